@@ -1,0 +1,30 @@
+"""digitnet: a neural network written from scratch in NumPy that learns to read handwritten digits.
+
+    >>> import digitnet as dn
+    >>> ds = dn.load_dataset("sample")                  # ships with the package, works offline
+    >>> net = dn.build_network("784-512-256-10")        # or dn.Network([dn.Dense(784, 10)])
+    >>> history = dn.train(net, ds, epochs=10)
+    >>> net.evaluate(ds.x_test, ds.y_test)              # (loss, accuracy)
+    >>> dn.save_model(net, "model.npz"); net = dn.load_model("model.npz")
+"""
+
+__version__ = "0.1.0"
+
+from .data import Dataset, load_dataset  # noqa: E402
+from .errors import DigitnetError  # noqa: E402
+from .gradcheck import gradcheck  # noqa: E402
+from .modelfile import load_model, save_model  # noqa: E402
+from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: E402
+from .nn.layers import Dense, Dropout, Layer  # noqa: E402
+from .nn.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, softmax  # noqa: E402
+from .nn.network import Network  # noqa: E402
+from .nn.specs import build_network  # noqa: E402
+from .optim import SGD, Adam, Momentum  # noqa: E402
+from .train import History, train  # noqa: E402
+
+__all__ = [
+    "Adam", "Dataset", "Dense", "DigitnetError", "Dropout", "History", "Layer", "LeakyReLU",
+    "Momentum", "Network", "ReLU", "SGD", "Sigmoid", "SigmoidBinaryCrossEntropy",
+    "SoftmaxCrossEntropy", "Tanh", "build_network", "gradcheck", "load_dataset", "load_model",
+    "save_model", "softmax", "train",
+]

@@ -1,0 +1,282 @@
+"""`digitnet` on the command line: train, evaluate, predict, info. Each subcommand is thin and
+calls the Python API; errors a user can cause print one line and exit with status 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .data import DATASET_NAMES, Dataset, load_dataset, write_submission
+from .errors import DigitnetError, SpecError, TrainingError
+from .modelfile import load_model, save_model
+from .nn.activations import ACTIVATIONS
+from .nn.init import INITIALIZERS
+from .nn.specs import PRESETS, build_network, parse_sizes
+from .optim import OPTIMIZERS, SCHEDULES
+from .train import DEFAULT_LR, History, train
+
+#: the default training recipe (with the "mlp" preset); see README "Recipe"
+DEFAULTS = {"epochs": 20, "batch_size": 128, "optimizer": "adam", "schedule": "cosine"}
+
+
+# --- shared options ---------------------------------------------------------------------------
+def _add_data_options(p: argparse.ArgumentParser, default: str | None = "sample") -> None:
+    g = p.add_argument_group("data")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--dataset", metavar="NAME", default=None,
+                     help=f"a named dataset: {', '.join(DATASET_NAMES)} (default: {default})")
+    src.add_argument("--data", metavar="PATH", default=None,
+                     help="a folder with the four MNIST-style IDX files, or a Kaggle CSV file")
+    g.add_argument("--train-size", type=int, metavar="N", help="learn on the first N images")
+    g.add_argument("--test-size", type=int, metavar="N", help="test on the first N images")
+    g.add_argument("--val-size", type=float, default=None, metavar="N",
+                   help="validation images carved from training: a count, or a fraction < 1 "
+                        "(default 0.1 for training, 0 otherwise)")
+    p.set_defaults(default_dataset=default)
+
+
+def _load(args: argparse.Namespace, val_size: float) -> Dataset:
+    source = args.data or args.dataset or args.default_dataset
+    vs = args.val_size if args.val_size is not None else val_size
+    return load_dataset(source, val_size=int(vs) if vs >= 1 else vs,
+                        train_size=args.train_size, test_size=args.test_size,
+                        seed=getattr(args, "seed", 0))
+
+
+def _emit_json(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj))
+
+
+# --- train ------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    ds = _load(args, val_size=0.1)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    y_train, y_val, y_test = ds.y_train, ds.y_val, ds.y_test
+    class_names = ds.class_names
+    spec = args.model
+    if args.binary is not None:
+        if not 0 <= args.binary < len(ds.class_names):
+            raise SpecError(f"--binary takes a class 0..{len(ds.class_names) - 1}")
+        sizes = parse_sizes(PRESETS[spec][0] if spec in PRESETS else spec)
+        spec = "-".join(map(str, sizes[:-1] + [1]))
+        y_train, y_val = (y_train == args.binary) * 1, (y_val == args.binary) * 1
+        y_test = None if y_test is None else (y_test == args.binary) * 1
+        target = ds.class_names[args.binary]
+        class_names = [f"not {target}", target]
+    net = build_network(spec, activation=args.activation, init=args.init, dropout=args.dropout,
+                        seed=args.seed, dtype=np.float64 if args.float64 else np.float32)
+    if net.n_inputs != ds.x_train.shape[1]:
+        raise SpecError(f"the network takes {net.n_inputs} inputs but the images have "
+                        f"{ds.x_train.shape[1]} pixels: start the spec with {ds.x_train.shape[1]}")
+    if args.binary is None and net.n_outputs != len(ds.class_names):
+        raise SpecError(f"the network has {net.n_outputs} outputs but the data has "
+                        f"{len(ds.class_names)} classes: end the spec with {len(ds.class_names)}")
+    say(f"data: {ds.source or ds.name}: {len(ds.x_train):,} train, {len(ds.x_val):,} validation, "
+        f"{len(ds.x_test):,} test images")
+    say(f"model: {args.model} ({net.n_params:,} parameters), {args.optimizer} "
+        f"lr {args.lr or DEFAULT_LR[args.optimizer]:g} {args.schedule}, {args.epochs} epochs, "
+        f"batch {args.batch_size}")
+    t0 = time.perf_counter()
+    error: TrainingError | None = None
+    try:
+        hist = train(net, ds.x_train, y_train, x_val=ds.x_val if len(ds.x_val) else None,
+                     y_val=y_val, epochs=args.epochs, batch_size=args.batch_size,
+                     optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
+                     weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
+                     progress=not args.quiet)
+    except TrainingError as e:
+        error, hist = e, getattr(e, "history", History())
+    seconds = time.perf_counter() - t0
+    result: dict[str, Any] = {"model": args.model, "dataset": ds.name, "n_train": len(ds.x_train),
+                              "epochs_run": len(hist.epoch), "stop_reason": hist.stop_reason,
+                              "seconds": round(seconds, 2)}
+    if y_test is not None and len(ds.x_test):
+        test_loss, test_acc = net.evaluate(ds.x_test, y_test)
+        result.update(test_accuracy=test_acc, test_loss=test_loss, n_test=len(ds.x_test))
+        say(f"test accuracy {test_acc:.4f} on {len(ds.x_test):,} images "
+            f"(loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
+    if args.out:
+        save_model(net, args.out, class_names=class_names, metadata={
+            "spec": args.model, "dataset": ds.name, "binary_target": args.binary,
+            "training": {k: v for k, v in vars(args).items()
+                         if k not in ("func", "default_dataset")},
+            "history": hist.as_dict(), "result": result, "digitnet_version": __version__,
+        })
+        result["out"] = str(args.out)
+        say(f"model saved to {args.out}")
+    elif not args.quiet:
+        say("(not saved: add --out model.npz to keep the model)")
+    if error is not None:
+        raise error
+    if args.json:
+        _emit_json(result)
+    return 0
+
+
+# --- evaluate / predict -----------------------------------------------------------------------
+def _labels_for(net: Any, y: np.ndarray | None) -> np.ndarray | None:
+    target = net.meta.get("binary_target")
+    return y if y is None or target is None else (y == target) * 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    net = load_model(args.model)
+    ds = _load(args, val_size=0)
+    y = _labels_for(net, ds.y_test)
+    if y is None:
+        raise SpecError(f"{ds.name} has no labels for its test images: nothing to evaluate "
+                        "against (use `digitnet predict` to label them)")
+    t0 = time.perf_counter()
+    pred = net.predict(ds.x_test)
+    loss, acc = net.evaluate(ds.x_test, y)
+    names = net.meta.get("class_names", [str(i) for i in range(net.n_classes)])
+    per_class = {names[c]: float(np.mean(pred[y == c] == c)) if np.any(y == c) else None
+                 for c in range(net.n_classes)}
+    result = {"accuracy": acc, "loss": loss, "n_test": len(y), "errors": int(np.sum(pred != y)),
+              "per_class_accuracy": per_class, "seconds": round(time.perf_counter() - t0, 3)}
+    print(f"accuracy {acc:.4f} ({len(y) - result['errors']:,}/{len(y):,}) loss {loss:.4f}")
+    print("per class: " + "  ".join(f"{k}:{v:.3f}" for k, v in per_class.items()
+                                     if v is not None))
+    if args.json:
+        _emit_json(result)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    net = load_model(args.model)
+    ds = _load(args, val_size=0)
+    pred = net.predict(ds.x_test)
+    names = net.meta.get("class_names", [str(i) for i in range(net.n_classes)])
+    counts = np.bincount(pred, minlength=net.n_classes)
+    print(f"predicted {len(pred):,} images; per class: "
+          + "  ".join(f"{names[c]}:{n}" for c, n in enumerate(counts)))
+    print("first predictions: " + " ".join(names[p] for p in pred[:20]))
+    y = _labels_for(net, ds.y_test)
+    if y is not None:
+        print(f"accuracy {np.mean(pred == y):.4f} against the labels")
+    if args.submission:
+        write_submission(args.submission, pred)
+        print(f"submission written to {args.submission} ({len(pred):,} rows)")
+    if args.json:
+        _emit_json({"predictions": pred.tolist(), "n": len(pred)})
+    return 0
+
+
+# --- info -------------------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace) -> int:
+    ds = _load(args, val_size=0)
+    print(f"dataset: {ds.name}" + (f"  ({ds.source})" if ds.source else ""))
+    print(f"classes: {', '.join(ds.class_names)}")
+    info: dict[str, Any] = {"dataset": ds.name, "splits": {}}
+    for split, x, y in (("train", ds.x_train, ds.y_train), ("val", ds.x_val, ds.y_val),
+                        ("test", ds.x_test, ds.y_test)):
+        if not len(x):
+            continue
+        levels = np.bincount(np.rint(x * 255).astype(np.uint8).ravel(), minlength=256)
+        d: dict[str, Any] = {"x_shape": list(x.shape), "dtype": x.dtype.name,
+                             "min": float(x.min()), "max": float(x.max()),
+                             "mean": float(x.mean()), "distinct_values": int(np.sum(levels > 0))}
+        line = (f"{split:>5}: x {x.shape} {x.dtype.name}, pixels {d['min']:.3g}..{d['max']:.3g}"
+                f" (mean {d['mean']:.3f}, {d['distinct_values']} distinct values)")
+        if y is not None:
+            counts = np.bincount(y, minlength=len(ds.class_names))
+            d["label_counts"] = counts.tolist()
+            line += "\n       labels " + " ".join(f"{c}:{n}" for c, n in enumerate(counts))
+        else:
+            line += "\n       no labels"
+        info["splits"][split] = d
+        print(line)
+    if args.json:
+        _emit_json(info)
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="digitnet", description=(
+        "A neural network written from scratch in NumPy that learns to read handwritten digits."))
+    p.add_argument("--version", action="version", version=f"digitnet {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a network and report its test accuracy",
+                       description="Train a network. With no options: the default MLP on the "
+                                   "sample shipped with digitnet.")
+    _add_data_options(t)
+    m = t.add_argument_group("model")
+    m.add_argument("--model", default="mlp", metavar="SPEC",
+                   help=f"layer sizes like 784-512-256-10, or a preset: {', '.join(PRESETS)} "
+                        "(default: mlp = 784-512-256-10)")
+    m.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS))
+    m.add_argument("--init", default=None, choices=sorted(INITIALIZERS),
+                   help="weight initialization (default: he for relu, glorot for sigmoid/tanh)")
+    m.add_argument("--dropout", type=float, default=0.0, metavar="P",
+                   help="dropout rate after each hidden layer (default 0)")
+    m.add_argument("--binary", type=int, default=None, metavar="CLASS",
+                   help="train a one-vs-rest classifier: is it CLASS? (sigmoid output)")
+    m.add_argument("--float64", action="store_true", help="compute in float64 (slower)")
+    o = t.add_argument_group("training")
+    o.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    o.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    o.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=list(OPTIMIZERS))
+    o.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: " + ", ".join(
+                       f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+    o.add_argument("--schedule", default=DEFAULTS["schedule"], choices=list(SCHEDULES),
+                   help="learning-rate schedule over the run (default cosine)")
+    o.add_argument("--weight-decay", type=float, default=0.0, metavar="WD")
+    o.add_argument("--patience", type=int, default=None, metavar="N",
+                   help="stop when validation loss has not improved for N epochs")
+    o.add_argument("--seed", type=int, default=0, help="same seed, same model (default 0)")
+    out = t.add_argument_group("output")
+    out.add_argument("--out", metavar="FILE", help="save the trained model to FILE (.npz)")
+    out.add_argument("--json", action="store_true",
+                     help="print the result as one JSON object on the last line")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="accuracy of a saved model on a dataset's test split")
+    e.add_argument("model", metavar="MODEL", help="a model file saved by `digitnet train --out`")
+    _add_data_options(e)
+    e.add_argument("--json", action="store_true", help="last line: one JSON object")
+    e.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="label a dataset's test images with a saved model")
+    pr.add_argument("model", metavar="MODEL", help="a model file saved by `digitnet train --out`")
+    _add_data_options(pr)
+    pr.add_argument("--submission", metavar="FILE",
+                    help="write a Kaggle submission CSV (ImageId,Label)")
+    pr.add_argument("--json", action="store_true", help="last line: one JSON object")
+    pr.set_defaults(func=cmd_predict)
+
+    i = sub.add_parser("info", help="shapes, pixel range and label counts of a dataset")
+    _add_data_options(i)
+    i.add_argument("--json", action="store_true", help="last line: one JSON object")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except DigitnetError as e:
+        print(f"digitnet: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("digitnet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

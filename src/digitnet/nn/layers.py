@@ -1,0 +1,138 @@
+"""Layers with explicit forward and backward passes.
+
+The contract every layer keeps (activations in `activations.py` too):
+
+- ``forward(X, training=False) -> A`` computes the output and keeps what backward needs;
+- ``backward(dA) -> dX`` takes the gradient of the loss w.r.t. the output and returns it w.r.t.
+  the input, filling ``self.grads`` (same keys and shapes as ``self.params``);
+- ``params`` / ``grads``: dicts of named arrays, so optimizers, gradient checks and model files
+  treat every layer alike;
+- ``config()``: the constructor arguments as JSON, so a model file can rebuild the layer.
+
+Arrays are batch-first: ``(N, features)``. Gradients are of the *mean* loss over the batch, so the
+1/N of the notebooks' ``dW = 1/m dZ X.T`` is already inside ``dZ`` (the loss puts it there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpecError
+from .init import get_initializer
+
+
+class Layer:
+    """Base class: a layer without parameters that passes its input through."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        #: set to False by Network on the first layer: nobody needs dX of the input images
+        self.needs_input_grad = True
+
+    def initialize(self, rng: np.random.Generator, dtype: Any = np.float32) -> None:
+        """(Re)draw the parameters with ``rng``; layers without parameters do nothing."""
+
+    def astype(self, dtype: Any) -> None:
+        for d in (self.params, self.grads):
+            for k, v in d.items():
+                d[k] = v.astype(dtype)
+
+    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dA: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        return {}
+
+    def output_size(self, n_in: int) -> int:
+        return n_in
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Dense(Layer):
+    """Fully connected layer.
+
+    Forward:   Z = X @ W + b          X:(N, n_in)  W:(n_in, n_out)  b:(n_out,)  Z:(N, n_out)
+    Backward:  dW = X.T @ dZ          (n_in, n_out)
+               db = sum over N of dZ  (n_out,)
+               dX = dZ @ W.T          (N, n_in)
+    """
+
+    def __init__(self, n_in: int, n_out: int, init: str = "he", seed: int | None = 0,
+                 dtype: Any = np.float32) -> None:
+        super().__init__()
+        if int(n_in) < 1 or int(n_out) < 1:
+            raise SpecError(f"Dense layer sizes must be positive, got {n_in} -> {n_out}")
+        self.n_in, self.n_out, self.init = int(n_in), int(n_out), init
+        self._init_fn = get_initializer(init)
+        self.initialize(np.random.default_rng(seed), dtype)
+
+    def initialize(self, rng: np.random.Generator, dtype: Any = np.float32) -> None:
+        W = self._init_fn(self.n_in, self.n_out, rng).astype(dtype)
+        self.params = {"W": W, "b": np.zeros(self.n_out, dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        if X.ndim != 2 or X.shape[1] != self.n_in:
+            raise SpecError(
+                f"Dense layer expects input of shape (N, {self.n_in}), got {X.shape}"
+            )
+        self.X = X
+        Z = X @ self.params["W"]
+        Z += self.params["b"]
+        return Z
+
+    def backward(self, dZ: np.ndarray) -> np.ndarray | None:
+        np.matmul(self.X.T, dZ, out=self.grads["W"])
+        np.sum(dZ, axis=0, out=self.grads["b"])
+        if not self.needs_input_grad:
+            return None
+        return dZ @ self.params["W"].T
+
+    def config(self) -> dict[str, Any]:
+        return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init}
+
+    def output_size(self, n_in: int) -> int:
+        return self.n_out
+
+
+class Dropout(Layer):
+    """Inverted dropout: at training time each unit is kept with probability 1 - p and scaled by
+    1 / (1 - p), so nothing changes at evaluation time.
+
+    Forward:   A = X * M,   M = (U >= p) / (1 - p),  U ~ uniform(0, 1)   (N, n)
+    Backward:  dX = dA * M
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | None = 0) -> None:
+        super().__init__()
+        if not 0.0 <= float(p) < 1.0:
+            raise SpecError(f"Dropout rate must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = np.random.default_rng(seed)
+
+    def initialize(self, rng: np.random.Generator, dtype: Any = np.float32) -> None:
+        self.rng = np.random.default_rng(rng.integers(2**63))
+
+    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        if not training or self.p == 0.0:
+            self.M = None
+            return X
+        U = self.rng.random(X.shape, dtype=np.float32 if X.dtype == np.float32 else np.float64)
+        self.M = (U >= self.p).astype(X.dtype)
+        self.M *= 1.0 / (1.0 - self.p)
+        return X * self.M
+
+    def backward(self, dA: np.ndarray) -> np.ndarray:
+        return dA if self.M is None else dA * self.M
+
+    def config(self) -> dict[str, Any]:
+        return {"p": self.p}

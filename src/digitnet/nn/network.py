@@ -1,0 +1,179 @@
+"""Network: a sequence of layers and a loss; forward, backward, predict and the parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpecError
+from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .layers import Dense, Dropout, Layer
+from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
+
+#: every layer a model file may name; add a new layer class here to make it saveable
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.__name__: cls for cls in (Dense, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh)
+}
+
+
+class Network:
+    """A stack of layers trained with one loss.
+
+    ``forward`` runs the layers in order, ``backward`` runs them in reverse:
+
+        X -> layer_1 -> ... -> layer_L -> Z (scores)      loss(Z, y) -> L,  dZ
+        dZ -> layer_L.backward -> ... -> layer_1.backward  (fills every layer's grads)
+
+    ``seed`` re-draws all parameters from one generator, so the same seed gives the same network
+    bit for bit; ``seed=None`` keeps the layers' parameters as they are.
+    """
+
+    def __init__(self, layers: Sequence[Layer], loss: str = SoftmaxCrossEntropy.name,
+                 seed: int | None = 0, dtype: Any = np.float32) -> None:
+        if not layers:
+            raise SpecError("a network needs at least one layer")
+        if loss not in LOSSES:
+            raise SpecError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)}")
+        self.layers = list(layers)
+        self.loss = LOSSES[loss]()
+        self.dtype = np.dtype(dtype)
+        self.meta: dict[str, Any] = {}
+        if seed is not None:
+            self.initialize(seed)
+        else:
+            self.astype(dtype)
+        # Gradients w.r.t. the input images are never needed: skip them up to the first
+        # layer with parameters (for a 784-512-10 net that saves a third of the backward pass).
+        for layer in self.layers:
+            layer.needs_input_grad = False
+            if layer.params:
+                break
+
+    # --- parameters -----------------------------------------------------------------------
+    def initialize(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for layer in self.layers:
+            layer.initialize(rng, self.dtype)
+
+    def astype(self, dtype: Any) -> Network:
+        self.dtype = np.dtype(dtype)
+        for layer in self.layers:
+            layer.astype(self.dtype)
+        return self
+
+    def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield (name, parameter, gradient) for every parameter, e.g. ("0.W", W, dW)."""
+        for i, layer in enumerate(self.layers):
+            for k, p in layer.params.items():
+                yield f"{i}.{k}", p, layer.grads[k]
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.size for _, p, _ in self.parameters())
+
+    @property
+    def n_inputs(self) -> int:
+        return next(layer.n_in for layer in self.layers if isinstance(layer, Dense))
+
+    @property
+    def n_outputs(self) -> int:
+        return next(layer.n_out for layer in reversed(self.layers) if isinstance(layer, Dense))
+
+    @property
+    def n_classes(self) -> int:
+        """Classes the network tells apart: 2 for a one-output sigmoid network."""
+        return 2 if isinstance(self.loss, SigmoidBinaryCrossEntropy) else self.n_outputs
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [p.copy() for _, p, _ in self.parameters()]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        for (_, p, _), w in zip(self.parameters(), weights, strict=True):
+            p[...] = w
+
+    # --- passes ---------------------------------------------------------------------------
+    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        """X:(N, n_inputs) -> Z:(N, n_outputs), the scores before softmax/sigmoid."""
+        for layer in self.layers:
+            X = layer.forward(X, training)
+        return X
+
+    def backward(self, dZ: np.ndarray) -> None:
+        """Propagate dZ = dL/dZ back through every layer, filling each layer's grads."""
+        for layer in reversed(self.layers):
+            dZ = layer.backward(dZ)
+            if dZ is None:
+                break
+
+    def train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """One forward and backward pass on a batch; returns (mean loss, scores Z)."""
+        Z = self.forward(X, training=True)
+        loss = self.loss.forward(Z, y)
+        self.backward(self.loss.backward())
+        return loss, Z
+
+    # --- use ------------------------------------------------------------------------------
+    def _check_input(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim >= 2 and X.ndim != 2:
+            X = X.reshape(len(X), -1)
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise SpecError(
+                f"this network takes inputs of {self.n_inputs} values per image (N, "
+                f"{self.n_inputs}); got an array of shape {np.shape(X)}"
+            )
+        return X.astype(self.dtype, copy=False)
+
+    def predict_proba(self, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+        """Class probabilities, (N, n_classes); each row sums to 1."""
+        X = self._check_input(X)
+        out = [self.loss.probabilities(self.forward(X[i:i + batch_size]))
+               for i in range(0, len(X), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, self.n_classes), self.dtype)
+
+    def predict(self, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+        """Predicted class per image, (N,) int64."""
+        return self.predict_proba(X, batch_size).argmax(axis=1)
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> tuple[float, float]:
+        """(mean loss, accuracy) on a labelled set, without touching the gradients."""
+        X = self._check_input(X)
+        total, correct = 0.0, 0
+        for i in range(0, len(X), batch_size):
+            Z = self.forward(X[i:i + batch_size])
+            yb = y[i:i + batch_size]
+            total += self.loss.forward(Z, yb) * len(yb)
+            correct += int(np.sum(self.loss.labels(Z) == yb))
+        n = max(len(X), 1)
+        return total / n, correct / n
+
+    # --- description ----------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return {
+            "layers": [{"type": type(layer).__name__, **layer.config()} for layer in self.layers],
+            "loss": self.loss.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], dtype: Any = np.float32) -> Network:
+        layers = []
+        for spec in config["layers"]:
+            spec = dict(spec)
+            kind = spec.pop("type")
+            if kind not in LAYER_TYPES:
+                raise SpecError(f"unknown layer type {kind!r}")
+            layers.append(LAYER_TYPES[kind](**spec))
+        return cls(layers, loss=config["loss"], seed=None, dtype=dtype)
+
+    def summary(self) -> str:
+        lines = [f"{'#':>3}  {'layer':<34}{'params':>10}"]
+        for i, layer in enumerate(self.layers):
+            n = sum(p.size for p in layer.params.values())
+            lines.append(f"{i:>3}  {layer!r:<34}{n:>10,}")
+        lines.append(f"     {'total (' + self.dtype.name + ')':<34}{self.n_params:>10,}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Network({self.layers!r}, loss={self.loss.name!r})"

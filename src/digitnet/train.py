@@ -1,0 +1,195 @@
+"""The training loop: shuffled minibatches, an optimizer step per batch, a learning-rate schedule,
+a progress bar, a per-epoch history, early stopping, and safe stops (NaN loss, Ctrl-C).
+
+    for epoch in 1..E:
+        shuffle the training set (seeded)
+        for each batch (X, y) of B images:
+            L, Z = net.train_step(X, y)      # forward, loss, backward: fills every dW, db
+            optimizer.step()                 # W -= lr * dW (or momentum / Adam)
+        evaluate on the validation split; stop early if it stopped improving
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .errors import SpecError, TrainingError
+from .nn.network import Network
+from .optim import get_schedule, make_optimizer
+
+#: learning rates that work for each optimizer with the default networks
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}
+
+
+@dataclass
+class History:
+    """What happened in training: one entry per epoch, plus the loss of every batch."""
+
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    batch_loss: list[float] = field(default_factory=list)
+    #: "completed", "early_stopping", "interrupted" or "diverged"
+    stop_reason: str = "completed"
+    best_epoch: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(self.seconds))
+
+
+class _StopOnCtrlC:
+    """While active, the first Ctrl-C only sets a flag (training stops after the current batch);
+    a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def __enter__(self) -> _StopOnCtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def train(net: Network, x: Any, y: np.ndarray | None = None, *,
+          x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+          epochs: int = 10, batch_size: int = 128, optimizer: str = "adam",
+          lr: float | None = None, schedule: str = "cosine", weight_decay: float = 0.0,
+          patience: int | None = None, seed: int = 0, progress: bool = True) -> History:
+    """Train ``net`` in place and return its History.
+
+    ``x`` is either a Dataset (its train and validation splits are used) or an array of images
+    (N, 784) with labels ``y`` (N,). ``patience``: stop when the validation loss has not improved
+    for that many epochs, and keep the best weights. The same seed gives the same weights, bit for
+    bit. If the loss becomes NaN or infinite, the weights of the last good epoch are restored and
+    TrainingError is raised (its ``history`` attribute holds what was done).
+    """
+    if hasattr(x, "x_train"):
+        ds = x
+        x, y = ds.x_train, ds.y_train
+        if x_val is None and len(ds.x_val):
+            x_val, y_val = ds.x_val, ds.y_val
+    if y is None:
+        raise SpecError("train() needs labels: pass train(net, x, y) or a Dataset")
+    x = net._check_input(x)
+    y = np.asarray(y, dtype=np.int64)
+    if len(x) != len(y) or len(x) == 0:
+        raise SpecError(f"training needs as many labels as images, got {len(x)} and {len(y)}")
+    if y.min() < 0 or y.max() >= net.n_classes:
+        raise SpecError(
+            f"labels must be 0..{net.n_classes - 1} for this network, got {y.min()}..{y.max()}"
+        )
+    if epochs < 1 or batch_size < 1:
+        raise SpecError(f"epochs and batch size must be at least 1, got {epochs}, {batch_size}")
+    if x_val is not None:
+        x_val, y_val = net._check_input(x_val), np.asarray(y_val, dtype=np.int64)
+    lr = DEFAULT_LR.get(optimizer, 1e-3) if lr is None else lr
+    opt = make_optimizer(optimizer, net, lr, weight_decay)
+    factor = get_schedule(schedule)
+    rng = np.random.default_rng(seed)
+    n = len(x)
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = epochs * steps_per_epoch
+    hist = History()
+    good_weights = net.get_weights()
+    best_loss, best_weights = math.inf, None
+    step = 0
+
+    with _StopOnCtrlC() as ctrl_c:
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            perm = rng.permutation(n)
+            loss_sum, correct = 0.0, 0
+            bar = tqdm(total=n, desc=f"epoch {epoch}/{epochs}", unit="img", leave=False,
+                       disable=not progress, mininterval=0.5, dynamic_ncols=True)
+            seen = 0
+            for i in range(0, n, batch_size):
+                idx = perm[i:i + batch_size]
+                xb, yb = x[idx], y[idx]
+                opt.lr = lr * factor(step / total_steps)
+                loss, Z = net.train_step(xb, yb)
+                if not math.isfinite(loss):
+                    net.set_weights(good_weights)
+                    hist.stop_reason = "diverged"
+                    bar.close()
+                    err = TrainingError(
+                        f"the loss became {loss} in epoch {epoch} (batch {i // batch_size + 1}):"
+                        f" training diverged. Try a lower learning rate than {lr:g}"
+                        f" (e.g. --lr {lr / 10:g}); the weights of the last good epoch were kept."
+                    )
+                    err.history = hist  # type: ignore[attr-defined]
+                    raise err
+                opt.step()
+                step += 1
+                hist.batch_loss.append(loss)
+                loss_sum += loss * len(yb)
+                correct += int(np.count_nonzero(net.loss.labels(Z) == yb))
+                seen += len(yb)
+                bar.update(len(yb))
+                if step % 50 == 0:
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                    refresh=False)
+                if ctrl_c.requested:
+                    break
+            bar.close()
+            hist.epoch.append(epoch)
+            hist.loss.append(loss_sum / max(seen, 1))
+            hist.accuracy.append(correct / max(seen, 1))
+            hist.lr.append(opt.lr)
+            if x_val is not None and len(x_val):
+                vl, va = net.evaluate(x_val, y_val)
+                hist.val_loss.append(vl)
+                hist.val_accuracy.append(va)
+            hist.seconds.append(time.perf_counter() - t0)
+            if progress:
+                tqdm.write(_epoch_line(hist))
+            good_weights = net.get_weights()
+            if ctrl_c.requested:
+                hist.stop_reason = "interrupted"
+                break
+            if patience is not None and hist.val_loss:
+                if hist.val_loss[-1] < best_loss:
+                    best_loss, best_weights = hist.val_loss[-1], good_weights
+                    hist.best_epoch = epoch
+                elif epoch - (hist.best_epoch or 0) >= patience:
+                    hist.stop_reason = "early_stopping"
+                    break
+    if best_weights is not None and hist.stop_reason == "early_stopping":
+        net.set_weights(best_weights)
+    return hist
+
+
+def _epoch_line(h: History) -> str:
+    line = (f"epoch {h.epoch[-1]:>3}  loss {h.loss[-1]:.4f}  acc {h.accuracy[-1]:.4f}")
+    if h.val_loss:
+        line += f"  val_loss {h.val_loss[-1]:.4f}  val_acc {h.val_accuracy[-1]:.4f}"
+    return line + f"  lr {h.lr[-1]:.2g}  {h.seconds[-1]:.1f}s"

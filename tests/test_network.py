@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+import digitnet as dn
+from digitnet.errors import SpecError
+
+
+def test_gradcheck_whole_network_with_three_hidden_layers():
+    net = dn.build_network("12-10-8-6-5", seed=3)
+    result = dn.gradcheck(net, np.random.default_rng(0).random((6, 12)))
+    assert result.ok, str(result)
+    assert len(result.rows) == 8  # W and b of 4 Dense layers
+    assert net.dtype == np.float32  # the check ran on a float64 copy
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "leaky_relu"])
+def test_gradcheck_network_with_other_activations(activation):
+    assert dn.gradcheck(dn.build_network("9-7-6-4", activation=activation)).ok
+
+
+def test_gradcheck_binary_network():
+    net = dn.build_network("10-6-1")
+    assert isinstance(net.loss, dn.SigmoidBinaryCrossEntropy)
+    assert dn.gradcheck(net, y=np.array([0, 1, 1, 0])).ok
+
+
+def test_network_from_a_list_of_layers():
+    net = dn.Network([dn.Dense(784, 64), dn.ReLU(), dn.Dense(64, 10)])
+    assert net.n_params == 784 * 64 + 64 + 64 * 10 + 10
+    P = net.predict_proba(np.zeros((3, 28, 28)))
+    assert P.shape == (3, 10)
+    np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-6)
+
+
+@pytest.mark.parametrize("spec", ["784-x-10", "784", "784-0-10", ""])
+def test_bad_specs_say_what_a_spec_looks_like(spec):
+    with pytest.raises(SpecError, match="784"):
+        dn.build_network(spec)
+
+
+def test_predict_rejects_wrong_shape():
+    with pytest.raises(SpecError, match="784 values per image"):
+        dn.build_network("784-10").predict(np.zeros((2, 30)))
+
+
+def test_same_seed_same_network_different_seed_different():
+    a, b, c = (dn.build_network("784-16-10", seed=s) for s in (1, 1, 2))
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights(), strict=True))
+    assert not np.array_equal(a.layers[0].params["W"], c.layers[0].params["W"])
