@@ -23,7 +23,7 @@ from .optim import OPTIMIZERS, SCHEDULES
 from .train import DEFAULT_LR, History, train
 
 #: the default training recipe (with the "mlp" preset); see README "Recipe"
-DEFAULTS = {"epochs": 20, "batch_size": 128, "optimizer": "adam", "schedule": "cosine"}
+DEFAULTS = {"epochs": 40, "batch_size": 128, "optimizer": "momentum", "schedule": "cosine"}
 
 
 # --- shared options ---------------------------------------------------------------------------
@@ -55,7 +55,22 @@ def _emit_json(obj: dict[str, Any]) -> None:
 
 
 # --- train ------------------------------------------------------------------------------------
+def _check_train_options(args: argparse.Namespace) -> None:
+    """Fail before loading any data when an option cannot work."""
+    if args.lr is not None and not args.lr > 0:
+        raise SpecError(f"--lr: the learning rate must be a positive number, got {args.lr:g}")
+    if args.epochs < 1 or args.batch_size < 1:
+        raise SpecError("--epochs and --batch-size must be at least 1")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        raise SpecError(f"--dropout must be in [0, 1), got {args.dropout:g}")
+    if args.weight_decay < 0:
+        raise SpecError(f"--weight-decay must be >= 0, got {args.weight_decay:g}")
+    if args.patience is not None and args.patience < 1:
+        raise SpecError("--patience must be at least 1")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _check_train_options(args)
     ds = _load(args, val_size=0.1)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     y_train, y_val, y_test = ds.y_train, ds.y_val, ds.y_test
@@ -212,12 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     m = t.add_argument_group("model")
     m.add_argument("--model", default="mlp", metavar="SPEC",
                    help=f"layer sizes like 784-512-256-10, or a preset: {', '.join(PRESETS)} "
-                        "(default: mlp = 784-512-256-10)")
+                        "(default: mlp = 784-512-256-10 with dropout 0.2)")
     m.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS))
     m.add_argument("--init", default=None, choices=sorted(INITIALIZERS),
                    help="weight initialization (default: he for relu, glorot for sigmoid/tanh)")
-    m.add_argument("--dropout", type=float, default=0.0, metavar="P",
-                   help="dropout rate after each hidden layer (default 0)")
+    m.add_argument("--dropout", type=float, default=None, metavar="P",
+                   help="dropout rate after each hidden layer (default: 0.2 for mlp, else 0)")
     m.add_argument("--binary", type=int, default=None, metavar="CLASS",
                    help="train a one-vs-rest classifier: is it CLASS? (sigmoid output)")
     m.add_argument("--float64", action="store_true", help="compute in float64 (slower)")

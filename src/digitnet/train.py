@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,7 @@ from .nn.network import Network
 from .optim import get_schedule, make_optimizer
 
 #: learning rates that work for each optimizer with the default networks
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "adam": 1e-3}
 
 
 @dataclass
@@ -136,7 +137,8 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                 idx = perm[i:i + batch_size]
                 xb, yb = x[idx], y[idx]
                 opt.lr = lr * factor(step / total_steps)
-                loss, Z = net.train_step(xb, yb)
+                with np.errstate(over="ignore", invalid="ignore"):  # NaN is checked below
+                    loss, Z = net.train_step(xb, yb)
                 if not math.isfinite(loss):
                     net.set_weights(good_weights)
                     hist.stop_reason = "diverged"
@@ -171,7 +173,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                 hist.val_accuracy.append(va)
             hist.seconds.append(time.perf_counter() - t0)
             if progress:
-                tqdm.write(_epoch_line(hist))
+                tqdm.write(_epoch_line(hist), file=sys.stderr)
             good_weights = net.get_weights()
             if ctrl_c.requested:
                 hist.stop_reason = "interrupted"

@@ -126,9 +126,9 @@ class Dropout(Layer):
         if not training or self.p == 0.0:
             self.M = None
             return X
-        U = self.rng.random(X.shape, dtype=np.float32 if X.dtype == np.float32 else np.float64)
-        self.M = (U >= self.p).astype(X.dtype)
-        self.M *= 1.0 / (1.0 - self.p)
+        # draw U, then overwrite it with M: one buffer, no float64 temporaries
+        self.M = self.rng.random(X.shape, dtype=np.float32 if X.dtype == np.float32 else None)
+        np.multiply(self.M >= self.p, X.dtype.type(1.0 / (1.0 - self.p)), out=self.M)
         return X * self.M
 
     def backward(self, dA: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from .network import Network
 
 #: preset name -> (sizes, options). "mlp" is the recipe `digitnet train` uses by default.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "mlp": ("784-512-256-10", {}),
+    "mlp": ("784-512-256-10", {"dropout": 0.2}),
 }
 
 
@@ -43,16 +43,17 @@ def parse_sizes(spec: str) -> list[int]:
 
 
 def build_network(spec: str | Sequence[int] = "mlp", *, activation: str = "relu",
-                  init: str | None = None, dropout: float = 0.0, seed: int = 0,
+                  init: str | None = None, dropout: float | None = None, seed: int = 0,
                   dtype: Any = np.float32) -> Network:
     """A dense network from a spec string, a list of sizes, or a preset name.
 
     ``init`` defaults to He for ReLU-like activations and Glorot for sigmoid/tanh.
-    ``dropout`` > 0 adds a Dropout layer after every hidden activation.
+    ``dropout`` > 0 adds a Dropout layer after every hidden activation (None: the preset's
+    own rate, 0 for plain specs).
     """
     if isinstance(spec, str) and spec in PRESETS:
         spec, options = PRESETS[spec]
-        dropout = options.get("dropout", dropout)
+        dropout = options.get("dropout", 0.0) if dropout is None else dropout
     sizes = parse_sizes(spec) if isinstance(spec, str) else [int(s) for s in spec]
     if activation not in ACTIVATIONS:
         raise SpecError(
@@ -67,7 +68,7 @@ def build_network(spec: str | Sequence[int] = "mlp", *, activation: str = "relu"
         layers.append(Dense(n_in, n_out, init=init if not last or init == "small" else "glorot"))
         if not last:
             layers.append(ACTIVATIONS[activation]())
-            if dropout:
+            if dropout:  # None or 0: none
                 layers.append(Dropout(dropout))
     loss = SigmoidBinaryCrossEntropy.name if sizes[-1] == 1 else SoftmaxCrossEntropy.name
     return Network(layers, loss=loss, seed=seed, dtype=dtype)

@@ -1,0 +1,147 @@
+"""The `digitnet` command end to end on the shipped sample."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import digitnet as dn
+from digitnet.cli import main
+
+FAST = ["--train-size", "2000", "--epochs", "2", "--model", "784-64-10", "-q"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "model.npz"
+    assert main(["train", *FAST, "--out", str(path)]) == 0
+    return path
+
+
+def test_train_json_reports_accuracy_and_saves(capsys, tmp_path):
+    code, out, err = run(capsys, "train", *FAST, "--json", "--out", str(tmp_path / "m.npz"))
+    assert code == 0
+    result = last_json(out)
+    assert result["test_accuracy"] > 0.8
+    assert result["n_test"] == 2000
+    assert result["seconds"] > 0
+    assert result["out"] == str(tmp_path / "m.npz")
+    assert dn.load_model(tmp_path / "m.npz").meta["result"]["test_accuracy"] == \
+        result["test_accuracy"]
+
+
+def test_evaluate_matches_training_result(capsys, model_file):
+    code, out, _ = run(capsys, "evaluate", str(model_file), "--json")
+    assert code == 0
+    result = last_json(out)
+    assert result["accuracy"] == dn.load_model(model_file).meta["result"]["test_accuracy"]
+    assert result["n_test"] == 2000
+    assert set(result["per_class_accuracy"]) == {str(i) for i in range(10)}
+
+
+def test_predict_writes_a_kaggle_submission(capsys, model_file, tmp_path):
+    sub = tmp_path / "submission.csv"
+    code, out, _ = run(capsys, "predict", str(model_file), "--submission", str(sub))
+    assert code == 0
+    lines = sub.read_text().splitlines()
+    assert lines[0] == "ImageId,Label"
+    assert lines[1].startswith("1,") and len(lines) == 2001
+    assert "accuracy" in out
+
+
+def test_predict_on_kaggle_test_csv(capsys, model_file, tmp_path, sample):
+    csv = tmp_path / "test.csv"
+    pixels = np.rint(sample.x_test[:50] * 255).astype(int)
+    header = ",".join(f"pixel{i}" for i in range(784))
+    csv.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in pixels) + "\n")
+    code, out, _ = run(capsys, "predict", str(model_file), "--data", str(csv), "--json")
+    assert code == 0
+    pred = last_json(out)["predictions"]
+    assert len(pred) == 50
+    assert np.mean(np.array(pred) == sample.y_test[:50]) > 0.7
+
+
+def test_info_shows_shapes_range_and_label_counts(capsys):
+    code, out, _ = run(capsys, "info", "--json")
+    assert code == 0
+    info = last_json(out)
+    assert info["splits"]["train"]["x_shape"] == [10000, 784]
+    assert info["splits"]["test"]["label_counts"][1] == 234
+    assert info["splits"]["train"]["min"] == 0.0 and info["splits"]["train"]["max"] == 1.0
+    assert 100 < info["splits"]["train"]["distinct_values"] <= 256
+    assert "labels 0:" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--model", "784-abc-10"], "cannot read network spec"),
+    (["train", "--model", "784-64-7", "--epochs", "1"], "end the spec with 10"),
+    (["train", "--dataset", "no-such-set"], "no-such-set"),
+    (["train", "--lr", "-1"], "learning rate"),
+    (["evaluate", "missing.npz"], "no model file"),
+    (["train", "--train-size", "-5"], "size"),
+])
+def test_user_errors_print_one_line_and_exit_1(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 1
+    assert err.startswith("digitnet: error:") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_corrupt_model_file_is_a_clean_error(capsys, tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    code, _, err = run(capsys, "evaluate", str(bad))
+    assert code == 1 and "not a digitnet model file" in err
+
+
+def test_diverging_training_exits_1_and_saves_the_last_good_weights(capsys, tmp_path):
+    out_file = tmp_path / "m.npz"
+    code, _, err = run(capsys, "train", "--train-size", "500", "--epochs", "3", "--model",
+                       "784-64-64-10", "--optimizer", "sgd", "--lr", "1e6", "-q", "--out",
+                       str(out_file))
+    assert code == 1 and "lower learning rate" in err
+    net = dn.load_model(out_file)  # saved, and finite
+    assert net.meta["result"]["stop_reason"] == "diverged"
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info"])
+def test_every_subcommand_has_help(capsys, command):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    assert "--dataset" in capsys.readouterr().out
+
+
+def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
+    """A real `digitnet` process: SIGINT during training still saves the model."""
+    out_file = tmp_path / "m.npz"
+    exe = os.path.join(os.path.dirname(sys.executable), "digitnet")
+    proc = subprocess.Popen([exe, "train", "--epochs", "500", "--model", "784-32-10",
+                             "--out", str(out_file), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    for line in proc.stderr:  # wait until an epoch has finished
+        if line.startswith("epoch") or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["stop_reason"] == "interrupted" and result["epochs_run"] < 500
+    assert dn.load_model(out_file).meta["result"]["stop_reason"] == "interrupted"
