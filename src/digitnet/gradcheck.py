@@ -12,7 +12,8 @@ which is ~1e-9 or smaller in float64 for a correct backward, and ~1e-2..1 for a 
 
 For a single layer the loss is L = sum(A * R) with a fixed random R, so dL/dA = R is what its
 backward receives; the input gradient dX is checked too. For a network, L is its own loss.
-Everything runs on a float64 copy: the layer or network passed in is not changed.
+Everything runs in training mode (BatchNorm uses the batch's statistics; Dropout the same mask
+on every evaluation) on a float64 copy: the layer or network passed in is not changed.
 """
 
 from __future__ import annotations
@@ -54,9 +55,16 @@ class GradcheckResult:
         return "\n".join(lines)
 
 
+#: absolute difference below which two gradients agree whatever their size: a gradient that is
+#: truly 0 (a conv bias before BatchNorm) comes out as ~1e-17 and ~1e-11 from rounding
+ABS_TOLERANCE = 1e-9
+
+
 def _rel_error(num: np.ndarray, ana: np.ndarray) -> float:
-    denom = np.linalg.norm(num) + np.linalg.norm(ana)
-    return 0.0 if denom == 0 else float(np.linalg.norm(num - ana) / denom)
+    diff = np.linalg.norm(num - ana)
+    if diff < ABS_TOLERANCE:
+        return 0.0
+    return float(diff / (np.linalg.norm(num) + np.linalg.norm(ana)))
 
 
 def _numeric(f: Callable[[], float], arr: np.ndarray, idx: np.ndarray, eps: float) -> np.ndarray:
@@ -90,6 +98,14 @@ def gradcheck(target: Layer | Network, X: np.ndarray | None = None, y: np.ndarra
     t = copy.deepcopy(target)
     t.astype(np.float64)
     result = GradcheckResult(threshold=threshold)
+    layers = t.layers if isinstance(t, Network) else [t]
+    rng_states = [(layer, layer.rng.bit_generator.state) for layer in layers
+                  if hasattr(layer, "rng")]
+
+    def same_masks() -> None:  # Dropout draws the same mask on every call
+        for layer, state in rng_states:
+            layer.rng.bit_generator.state = state
+
     if isinstance(t, Network):
         if X is None:
             X = rng.random((4, t.n_inputs))
@@ -98,32 +114,30 @@ def gradcheck(target: Layer | Network, X: np.ndarray | None = None, y: np.ndarra
             y = rng.integers(0, t.n_classes, len(X))
 
         def loss() -> float:
-            return t.loss.forward(t.forward(X), y)
+            same_masks()
+            return t.loss.forward(t.forward(X, training=True), y)
 
         loss()
         t.backward(t.loss.backward())
-        for name, p, g in t.parameters():
+        grads = {name: g.copy() for name, _, g in t.parameters()}
+        for name, p, _ in t.parameters():
             idx = _entries(p, max_entries, rng)
             num = _numeric(loss, p, idx, eps)
-            result.rows.append((name, p.shape, _rel_error(num, g.reshape(-1)[idx].copy()),
+            result.rows.append((name, p.shape, _rel_error(num, grads[name].reshape(-1)[idx]),
                                 len(idx)))
         return result
 
     if X is None:
-        n_in = getattr(t, "n_in", 8)
-        X = rng.standard_normal((4, n_in))
+        X = rng.standard_normal((4, getattr(t, "n_in", 8)))
     X = np.array(X, dtype=np.float64)
-    R = None
-    rng_state = t.rng.bit_generator.state if hasattr(t, "rng") else None
 
     def layer_loss() -> float:
-        if rng_state is not None:  # the same dropout mask on every call
-            t.rng.bit_generator.state = rng_state
+        same_masks()
         return float(np.sum(t.forward(X, training=True) * R))
 
-    if rng_state is not None:
-        t.rng.bit_generator.state = rng_state
-    R = rng.standard_normal(t.forward(X, training=True).shape)
+    same_masks()
+    # R from its own stream: drawn from the same generator as X it could equal X
+    R = np.random.default_rng([seed, 1]).standard_normal(t.forward(X, training=True).shape)
     layer_loss()
     t.needs_input_grad = True
     dX = t.backward(R.copy())

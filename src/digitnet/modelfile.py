@@ -46,6 +46,7 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
     header = {"format": FORMAT, "version": VERSION, "network": net.config(),
               "dtype": net.dtype.name, "meta": meta}
     arrays = {f"param/{name}": p for name, p, _ in net.parameters()}
+    arrays.update({f"state/{name}": a for name, a in net.states()})
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     if path.parent and not path.parent.exists():
         raise ModelFileError(f"cannot save the model: folder {path.parent} does not exist")
@@ -81,7 +82,8 @@ def load_model(path: str | os.PathLike) -> Network:
             if "header" not in z.files:
                 raise ModelFileError(not_ours)
             header = json.loads(z["header"].tobytes().decode("utf-8"))
-            arrays = {k[len("param/"):]: z[k] for k in z.files if k.startswith("param/")}
+            arrays = {k.split("/", 1)[1]: z[k] for k in z.files
+                      if k.startswith(("param/", "state/"))}
     except ModelFileError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, KeyError) as e:
@@ -98,6 +100,7 @@ def load_model(path: str | os.PathLike) -> Network:
     except (DigitnetError, KeyError, TypeError, ValueError) as e:
         raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") from None
     expected = {name: p for name, p, _ in net.parameters()}
+    expected.update(dict(net.states()))
     if set(expected) != set(arrays):
         raise ModelFileError(
             f"{path} is damaged: its weights ({', '.join(sorted(arrays)) or 'none'}) do not match "

@@ -6,7 +6,7 @@ The contract every layer keeps (activations in `activations.py` too):
 - ``backward(dA) -> dX`` takes the gradient of the loss w.r.t. the output and returns it w.r.t.
   the input, filling ``self.grads`` (same keys and shapes as ``self.params``);
 - ``params`` / ``grads``: dicts of named arrays, so optimizers, gradient checks and model files
-  treat every layer alike;
+  treat every layer alike; ``state``: arrays saved with the model but not trained;
 - ``config()``: the constructor arguments as JSON, so a model file can rebuild the layer.
 
 Arrays are batch-first: ``(N, features)``. Gradients are of the *mean* loss over the batch, so the
@@ -29,6 +29,8 @@ class Layer:
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        #: arrays a layer keeps that are not trained, e.g. BatchNorm's running statistics
+        self.state: dict[str, np.ndarray] = {}
         #: set to False by Network on the first layer: nobody needs dX of the input images
         self.needs_input_grad = True
 
@@ -36,7 +38,7 @@ class Layer:
         """(Re)draw the parameters with ``rng``; layers without parameters do nothing."""
 
     def astype(self, dtype: Any) -> None:
-        for d in (self.params, self.grads):
+        for d in (self.params, self.grads, self.state):
             for k, v in d.items():
                 d[k] = v.astype(dtype)
 
@@ -136,3 +138,65 @@ class Dropout(Layer):
 
     def config(self) -> dict[str, Any]:
         return {"p": self.p}
+
+
+class BatchNorm(Layer):
+    """Batch normalization over the last axis: features of (N, F), or channels of (N, H, W, C).
+
+    Training:  mu, var = mean and variance of X over every axis but the last (per feature)
+               Xhat = (X - mu) / sqrt(var + eps)          A = gamma * Xhat + beta
+               running_mean/var <- momentum * running + (1 - momentum) * batch value
+    Evaluation: the same with the running statistics instead of the batch's.
+    Backward (m values per feature):
+               dgamma = sum(dA * Xhat)      dbeta = sum(dA)      dXhat = dA * gamma
+               dX = (m * dXhat - sum(dXhat) - Xhat * sum(dXhat * Xhat)) / (m * sqrt(var + eps))
+    """
+
+    def __init__(self, n: int, momentum: float = 0.9, eps: float = 1e-5,
+                 dtype: Any = np.float32) -> None:
+        super().__init__()
+        if int(n) < 1:
+            raise SpecError(f"BatchNorm needs a positive number of features, got {n}")
+        self.n, self.momentum, self.eps = int(n), float(momentum), float(eps)
+        self.initialize(np.random.default_rng(0), dtype)
+
+    def initialize(self, rng: np.random.Generator, dtype: Any = np.float32) -> None:
+        self.params = {"gamma": np.ones(self.n, dtype), "beta": np.zeros(self.n, dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.state = {"running_mean": np.zeros(self.n, dtype),
+                      "running_var": np.ones(self.n, dtype)}
+
+    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        if X.shape[-1] != self.n:
+            raise SpecError(f"BatchNorm({self.n}) got {X.shape[-1]} features (shape {X.shape})")
+        axes = tuple(range(X.ndim - 1))
+        if training:
+            mu = X.mean(axis=axes)
+            var = X.var(axis=axes)
+            m = self.momentum
+            self.state["running_mean"] *= m
+            self.state["running_mean"] += (1 - m) * mu
+            self.state["running_var"] *= m
+            self.state["running_var"] += (1 - m) * var
+        else:
+            mu, var = self.state["running_mean"], self.state["running_var"]
+        self.inv_std = 1.0 / np.sqrt(var + X.dtype.type(self.eps))
+        self.Xhat = (X - mu) * self.inv_std
+        return self.Xhat * self.params["gamma"] + self.params["beta"]
+
+    def backward(self, dA: np.ndarray) -> np.ndarray:
+        axes = tuple(range(dA.ndim - 1))
+        m = dA.size // self.n
+        Xhat = self.Xhat
+        np.sum(dA * Xhat, axis=axes, out=self.grads["gamma"])
+        np.sum(dA, axis=axes, out=self.grads["beta"])
+        if not self.needs_input_grad:
+            return None
+        dXhat = dA * self.params["gamma"]
+        # sum(dXhat) = gamma * dbeta and sum(dXhat * Xhat) = gamma * dgamma: no new passes
+        g = self.params["gamma"]
+        return (dXhat - (g * self.grads["beta"] + Xhat * (g * self.grads["gamma"])) / m) \
+            * self.inv_std
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n, "momentum": self.momentum, "eps": self.eps}

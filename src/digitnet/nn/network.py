@@ -9,12 +9,14 @@ import numpy as np
 
 from ..errors import SpecError
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from .layers import Dense, Dropout, Layer
+from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 
 #: every layer a model file may name; add a new layer class here to make it saveable
 LAYER_TYPES: dict[str, type[Layer]] = {
-    cls.__name__: cls for cls in (Dense, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh)
+    cls.__name__: cls for cls in (Dense, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh, BatchNorm,
+                                  Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape)
 }
 
 
@@ -73,9 +75,21 @@ class Network:
     def n_params(self) -> int:
         return sum(p.size for _, p, _ in self.parameters())
 
+    def states(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Yield (name, array) for every non-trained array, e.g. ("3.running_mean", ...)."""
+        for i, layer in enumerate(self.layers):
+            for k, a in layer.state.items():
+                yield f"{i}.{k}", a
+
     @property
     def n_inputs(self) -> int:
-        return next(layer.n_in for layer in self.layers if isinstance(layer, Dense))
+        """Values per input image: the first layer's n_in (784 for Dense(784, ..) or
+        Reshape(28, 28, 1))."""
+        for layer in self.layers:
+            if hasattr(layer, "n_in"):
+                return int(layer.n_in)
+        raise SpecError("the network's first layers do not say how many inputs they take: "
+                        "start it with Dense(n_in, ...) or Reshape(28, 28, 1)")
 
     @property
     def n_outputs(self) -> int:
@@ -87,10 +101,12 @@ class Network:
         return 2 if isinstance(self.loss, SigmoidBinaryCrossEntropy) else self.n_outputs
 
     def get_weights(self) -> list[np.ndarray]:
-        return [p.copy() for _, p, _ in self.parameters()]
+        """Copies of every parameter and state array (in a fixed order)."""
+        return [p.copy() for _, p, _ in self.parameters()] + [a.copy() for _, a in self.states()]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        for (_, p, _), w in zip(self.parameters(), weights, strict=True):
+        arrays = [p for _, p, _ in self.parameters()] + [a for _, a in self.states()]
+        for p, w in zip(arrays, weights, strict=True):
             p[...] = w
 
     # --- passes ---------------------------------------------------------------------------
@@ -126,18 +142,18 @@ class Network:
             )
         return X.astype(self.dtype, copy=False)
 
-    def predict_proba(self, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Class probabilities, (N, n_classes); each row sums to 1."""
         X = self._check_input(X)
         out = [self.loss.probabilities(self.forward(X[i:i + batch_size]))
                for i in range(0, len(X), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.n_classes), self.dtype)
 
-    def predict(self, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    def predict(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Predicted class per image, (N,) int64."""
         return self.predict_proba(X, batch_size).argmax(axis=1)
 
-    def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> tuple[float, float]:
+    def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 500) -> tuple[float, float]:
         """(mean loss, accuracy) on a labelled set, without touching the gradients."""
         X = self._check_input(X)
         total, correct = 0.0, 0

@@ -1,0 +1,76 @@
+"""Convolutional layers: finite-difference gradient checks (float64) and forward math."""
+
+import numpy as np
+import pytest
+
+import digitnet as dn
+from digitnet.nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from digitnet.nn.layers import BatchNorm
+
+
+def images(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+@pytest.mark.parametrize("layer, X", [
+    (Conv2D(3, 4, kernel=3, padding="same"), images(2, 6, 5, 3)),
+    (Conv2D(2, 3, kernel=3, padding="valid"), images(2, 6, 6, 2)),
+    (Conv2D(2, 3, kernel=5, padding=2), images(2, 7, 6, 2)),
+    (Conv2D(2, 3, kernel=3, stride=2, padding=1), images(2, 7, 7, 2)),
+    (Conv2D(1, 2, kernel=2, stride=2, padding="valid"), images(3, 4, 4, 1)),
+    (MaxPool2D(2), images(2, 6, 6, 3)),
+    (MaxPool2D(2), images(2, 7, 5, 2)),            # odd sizes: last row/column dropped
+    (AvgPool2D(2), images(2, 6, 6, 3)),
+    (AvgPool2D(0), images(2, 5, 5, 3)),            # global average pooling
+    (Flatten(), images(2, 3, 3, 2)),
+    (Reshape(4, 4, 1), images(3, 16)),
+    (BatchNorm(5), images(8, 5)),
+    (BatchNorm(3), images(4, 5, 5, 3)),
+], ids=lambda v: type(v).__name__ if not isinstance(v, np.ndarray) else str(v.shape))
+def test_gradients_match_finite_differences(layer, X):
+    result = dn.gradcheck(layer, X)
+    assert result.ok, str(result)
+
+
+def test_conv_matches_a_direct_loop():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((2, 5, 6, 3))
+    conv = Conv2D(3, 4, kernel=3, stride=2, padding=1)
+    conv.astype(np.float64)
+    W, b = conv.params["W"], conv.params["b"]
+    Xp = np.pad(X, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    Z = conv.forward(X)
+    assert Z.shape == (2, 3, 3, 4)
+    for n, y, x, o in np.ndindex(*Z.shape):  # the definition, one output at a time
+        window = Xp[n, 2 * y:2 * y + 3, 2 * x:2 * x + 3, :]
+        assert np.isclose(Z[n, y, x, o], np.sum(window * W[:, :, :, o]) + b[o])
+
+
+def test_maxpool_picks_the_block_maximum():
+    X = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    A = MaxPool2D(2).forward(X)
+    np.testing.assert_array_equal(A[0, :, :, 0], [[5, 7], [13, 15]])
+
+
+def test_batchnorm_normalizes_in_training_and_uses_running_stats_at_evaluation():
+    bn = BatchNorm(3)
+    X = np.random.default_rng(0).normal(5, 3, (4096, 3)).astype(np.float32)
+    A = bn.forward(X, training=True)
+    np.testing.assert_allclose(A.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(A.std(axis=0), 1, atol=1e-3)
+    for _ in range(100):
+        bn.forward(X, training=True)
+    np.testing.assert_allclose(bn.state["running_mean"], X.mean(axis=0), rtol=1e-3)
+    np.testing.assert_allclose(bn.forward(X).std(axis=0), 1, atol=1e-2)
+
+
+def test_conv_network_gradcheck_and_model_file_round_trip(tmp_path):
+    net = dn.Network([Reshape(8, 8, 1), Conv2D(1, 3, 3), BatchNorm(3), dn.ReLU(), MaxPool2D(2),
+                      Flatten(), dn.Dense(48, 10)], seed=1)
+    X = np.random.default_rng(0).random((5, 64))
+    assert dn.gradcheck(net, X).ok
+    dn.train(net, X.astype(np.float32), np.arange(5), epochs=2, batch_size=5, progress=False)
+    back = dn.load_model(dn.save_model(net, tmp_path / "cnn.npz"))
+    np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
+    np.testing.assert_array_equal(back.layers[2].state["running_var"],
+                                  net.layers[2].state["running_var"])
