@@ -88,7 +88,7 @@ def test_info_shows_shapes_range_and_label_counts(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--model", "784-abc-10"], "cannot read network spec"),
+    (["train", "--model", "784-abc-10"], "cannot read"),
     (["train", "--model", "784-64-7", "--epochs", "1"], "end the spec with 10"),
     (["train", "--dataset", "no-such-set"], "no-such-set"),
     (["train", "--lr", "-1"], "learning rate"),

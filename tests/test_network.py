@@ -47,3 +47,31 @@ def test_same_seed_same_network_different_seed_different():
     a, b, c = (dn.build_network("784-16-10", seed=s) for s in (1, 1, 2))
     assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights(), strict=True))
     assert not np.array_equal(a.layers[0].params["W"], c.layers[0].params["W"])
+
+
+@pytest.mark.parametrize("spec, kinds", [
+    ("lenet5", ["Reshape", "Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "MaxPool2D",
+                "Flatten", "Dense", "ReLU", "Dense", "ReLU", "Dense"]),
+    ("conv8k5v-bn-gap-10", ["Reshape", "Conv2D", "BatchNorm", "ReLU", "AvgPool2D", "Flatten",
+                            "Dense"]),
+    ("28x28x1-conv4s2-drop0.25-avgpool2-16-bn-10",
+     ["Reshape", "Conv2D", "ReLU", "Dropout", "AvgPool2D", "Flatten", "Dense", "BatchNorm",
+      "ReLU", "Dense"]),
+])
+def test_conv_specs_build_the_layers_they_say(spec, kinds):
+    net = dn.build_network(spec)
+    assert [type(layer).__name__ for layer in net.layers] == kinds
+    assert net.predict_proba(np.zeros((2, 784))).shape == (2, 10)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("conv32-pool2", "end with the number of classes"),
+    ("conv32-10-conv8-10", "put the convolutions first"),
+    ("bn-conv8-10", "'bn' must follow"),
+    ("conv8k29v-10", "too small"),
+    ("conv8-pool64-10", "smaller"),
+    ("conv8-blah-10", "cannot read 'blah'"),
+])
+def test_bad_conv_specs(spec, message):
+    with pytest.raises(SpecError, match=message):
+        dn.build_network(spec)

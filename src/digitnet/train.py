@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from .augment import Augment
 from .errors import SpecError, TrainingError
 from .nn.network import Network
 from .optim import get_schedule, make_optimizer
@@ -85,12 +86,15 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
           x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
           epochs: int = 10, batch_size: int = 128, optimizer: str = "adam",
           lr: float | None = None, schedule: str = "cosine", weight_decay: float = 0.0,
-          patience: int | None = None, seed: int = 0, progress: bool = True) -> History:
+          patience: int | None = None, seed: int = 0, augment: Augment | None = None,
+          progress: bool = True) -> History:
     """Train ``net`` in place and return its History.
 
     ``x`` is either a Dataset (its train and validation splits are used) or an array of images
     (N, 784) with labels ``y`` (N,). ``patience``: stop when the validation loss has not improved
-    for that many epochs, and keep the best weights. The same seed gives the same weights, bit for
+    for that many epochs, and keep the best weights. ``augment``: a random transform applied to
+    every training batch (e.g. ``Augment()``: small rotations, scalings and shifts). The same seed
+    gives the same weights, bit for
     bit. If the loss becomes NaN or infinite, the weights of the last good epoch are restored and
     TrainingError is raised (its ``history`` attribute holds what was done).
     """
@@ -136,6 +140,8 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
             for i in range(0, n, batch_size):
                 idx = perm[i:i + batch_size]
                 xb, yb = x[idx], y[idx]
+                if augment is not None:
+                    xb = augment(xb, rng)
                 opt.lr = lr * factor(step / total_steps)
                 with np.errstate(over="ignore", invalid="ignore"):  # NaN is checked below
                     loss, Z = net.train_step(xb, yb)

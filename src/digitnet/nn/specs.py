@@ -1,12 +1,26 @@
-"""Build a Network from a short text spec such as "784-512-256-10", or from a preset name.
+"""Build a Network from a short text spec, or from a preset name.
+
+Dense networks are layer sizes joined by '-':
 
     "784-512-256-10"   Dense 784->512, ReLU, Dense 512->256, ReLU, Dense 256->10, softmax CE
     "784-128-1"        one output: sigmoid + binary cross-entropy (one-vs-rest, "is it a 7?")
-    "mlp"              the default dense network (see PRESETS)
+
+Convolutional networks use these tokens (the input is 28x28x1 unless the spec starts with
+e.g. "28x28x1"; Flatten is added before the first Dense layer by itself):
+
+    conv32        Conv2D, 32 filters 3x3, padding "same", then the activation
+    conv16k5      ... with 5x5 filters;  conv16k5v: padding "valid";  conv32s2: stride 2
+    bn            BatchNorm on the layer before it (placed before that layer's activation)
+    pool2         MaxPool2D(2);  avgpool2: AvgPool2D(2);  gap: global average pooling
+    drop0.25      Dropout(0.25)
+    128           Dense with 128 units (+ activation); the last number is the number of classes
+
+    "conv6k5-pool2-conv16k5v-pool2-120-84-10"     (LeNet-5)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,53 +28,79 @@ import numpy as np
 
 from ..errors import SpecError
 from .activations import ACTIVATIONS
-from .layers import Dense, Dropout, Layer
+from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .network import Network
 
-#: preset name -> (sizes, options). "mlp" is the recipe `digitnet train` uses by default.
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "mlp": ("784-512-256-10", {"dropout": 0.2}),
+#: preset name -> (spec, default dropout). "mlp" is what `digitnet train` uses by default.
+PRESETS: dict[str, tuple[str, float]] = {
+    "mlp": ("784-512-256-10", 0.2),
+    "lenet5": ("conv6k5-pool2-conv16k5v-pool2-120-84-10", 0.0),
+    "cnn": ("conv32-pool2-conv64-bn-pool2-256-drop0.3-10", 0.0),
 }
+
+#: each preset's own training recipe: what `digitnet train --model NAME` uses unless told
+#: otherwise (measured on full MNIST: see README "Recipes")
+PRESET_TRAINING: dict[str, dict[str, Any]] = {
+    "mlp": {"epochs": 40, "optimizer": "momentum", "lr": 0.1, "schedule": "cosine",
+            "batch_size": 128, "augment": False},
+    "lenet5": {"epochs": 20, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
+               "batch_size": 128, "augment": False},
+    "cnn": {"epochs": 15, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
+            "batch_size": 128, "augment": True},
+}
+
+_HELP = ("write layer sizes joined by '-' (784-512-256-10), conv tokens (conv32, conv16k5v, bn, "
+         f"pool2, drop0.25, ...: see `digitnet train --help`), or a preset ({', '.join(PRESETS)})")
+_CONV = re.compile(r"^conv(\d+)(?:k(\d+))?(?:s(\d+))?(v?)$")
 
 
 def parse_sizes(spec: str) -> list[int]:
-    """"784-512-10" -> [784, 512, 10], with a message that says what a spec looks like."""
-    parts = spec.replace(" ", "").split("-")
+    """"784-512-10" -> [784, 512, 10] for a dense spec."""
     try:
-        sizes = [int(p) for p in parts]
+        sizes = [int(p) for p in spec.replace(" ", "").split("-")]
     except ValueError:
-        raise SpecError(
-            f"cannot read network spec {spec!r}: write layer sizes joined by '-', e.g. "
-            f"784-512-256-10, or a preset name ({', '.join(PRESETS)})"
-        ) from None
+        raise SpecError(f"cannot read network spec {spec!r}: {_HELP}") from None
     if len(sizes) < 2 or min(sizes) < 1:
-        raise SpecError(
-            f"network spec {spec!r} needs at least an input and an output size, all positive, "
-            "e.g. 784-10 or 784-512-10"
-        )
+        raise SpecError(f"network spec {spec!r} needs at least an input and an output size, all "
+                        "positive, e.g. 784-10 or 784-512-10")
     return sizes
+
+
+def _is_dense_spec(spec: str) -> bool:
+    return all(t.strip().isdigit() for t in spec.split("-"))
 
 
 def build_network(spec: str | Sequence[int] = "mlp", *, activation: str = "relu",
                   init: str | None = None, dropout: float | None = None, seed: int = 0,
                   dtype: Any = np.float32) -> Network:
-    """A dense network from a spec string, a list of sizes, or a preset name.
+    """A network from a spec string, a list of sizes, or a preset name.
 
     ``init`` defaults to He for ReLU-like activations and Glorot for sigmoid/tanh.
-    ``dropout`` > 0 adds a Dropout layer after every hidden activation (None: the preset's
-    own rate, 0 for plain specs).
+    ``dropout`` > 0 adds a Dropout layer after every hidden activation of a dense network
+    (None: the preset's own rate, 0 for plain specs).
     """
-    if isinstance(spec, str) and spec in PRESETS:
-        spec, options = PRESETS[spec]
-        dropout = options.get("dropout", 0.0) if dropout is None else dropout
-    sizes = parse_sizes(spec) if isinstance(spec, str) else [int(s) for s in spec]
+    if isinstance(spec, str) and spec.strip().lower() in PRESETS:
+        spec, preset_dropout = PRESETS[spec.strip().lower()]
+        dropout = preset_dropout if dropout is None else dropout
     if activation not in ACTIVATIONS:
-        raise SpecError(
-            f"unknown activation {activation!r}: use one of {', '.join(ACTIVATIONS)}"
-        )
+        raise SpecError(f"unknown activation {activation!r}: use one of {', '.join(ACTIVATIONS)}")
     if init is None:
         init = "glorot" if activation in ("sigmoid", "tanh") else "he"
+    if isinstance(spec, str) and not spec.strip():
+        raise SpecError(f"the network spec is empty: {_HELP}")
+    if isinstance(spec, str) and not _is_dense_spec(spec):
+        layers = _conv_layers(spec, activation, init, dropout or 0.0)
+    else:
+        sizes = parse_sizes(spec) if isinstance(spec, str) else [int(s) for s in spec]
+        layers = _dense_layers(sizes, activation, init, dropout or 0.0)
+    last = next(layer for layer in reversed(layers) if isinstance(layer, Dense))
+    loss = SigmoidBinaryCrossEntropy.name if last.n_out == 1 else SoftmaxCrossEntropy.name
+    return Network(layers, loss=loss, seed=seed, dtype=dtype)
+
+
+def _dense_layers(sizes: list[int], activation: str, init: str, dropout: float) -> list[Layer]:
     layers: list[Layer] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = i == len(sizes) - 2
@@ -68,7 +108,80 @@ def build_network(spec: str | Sequence[int] = "mlp", *, activation: str = "relu"
         layers.append(Dense(n_in, n_out, init=init if not last or init == "small" else "glorot"))
         if not last:
             layers.append(ACTIVATIONS[activation]())
-            if dropout:  # None or 0: none
+            if dropout:
                 layers.append(Dropout(dropout))
-    loss = SigmoidBinaryCrossEntropy.name if sizes[-1] == 1 else SoftmaxCrossEntropy.name
-    return Network(layers, loss=loss, seed=seed, dtype=dtype)
+    return layers
+
+
+def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[Layer]:
+    tokens = [t for t in spec.replace(" ", "").lower().split("-") if t]
+    shape = (28, 28, 1)
+    if tokens and re.fullmatch(r"\d+x\d+x\d+", tokens[0]):
+        shape = tuple(int(v) for v in tokens.pop(0).split("x"))
+    elif tokens and tokens[0].isdigit() and not tokens[0] == tokens[-1]:
+        if int(tokens[0]) != 784:
+            raise SpecError(f"a convolutional spec starts with its image shape, e.g. 28x28x1, "
+                            f"not {tokens[0]}")
+        tokens.pop(0)
+    layers: list[Layer] = [Reshape(*shape)]
+    h, w, c = shape
+    flat: int | None = None  # set once the image has been flattened for Dense layers
+    dense_idx = [i for i, t in enumerate(tokens) if t.isdigit()]
+    if not dense_idx or dense_idx[-1] != len(tokens) - 1:
+        raise SpecError(f"network spec {spec!r} must end with the number of classes, e.g. -10")
+
+    def act() -> None:
+        layers.append(ACTIVATIONS[activation]())
+
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        last = i == len(tokens) - 1
+        m = _CONV.match(tok)
+        if m:
+            if flat is not None:
+                raise SpecError(f"{tok!r} comes after a Dense layer in {spec!r}: put the "
+                                "convolutions first")
+            f, k, s = int(m.group(1)), int(m.group(2) or 3), int(m.group(3) or 1)
+            conv = Conv2D(c, f, kernel=k, stride=s, padding="valid" if m.group(4) else "same",
+                          init=init)
+            layers.append(conv)
+            h = (h + 2 * conv.pad - k) // s + 1
+            w = (w + 2 * conv.pad - k) // s + 1
+            c = f
+            if h < 1 or w < 1:
+                raise SpecError(f"{tok!r} in {spec!r}: the image is too small for this kernel")
+            if nxt != "bn":
+                act()
+        elif tok == "bn":
+            prev = layers[-1]
+            n = prev.c_out if isinstance(prev, Conv2D) else getattr(prev, "n_out", None)
+            if n is None:
+                raise SpecError(f"'bn' must follow a conv or dense token in {spec!r}")
+            layers.append(BatchNorm(n))
+            act()
+        elif (pm := re.fullmatch(r"(max|avg)?pool(\d+)", tok)) or tok == "gap":
+            size = 0 if tok == "gap" else int(pm.group(2))
+            if flat is not None:
+                raise SpecError(f"{tok!r} comes after a Dense layer in {spec!r}")
+            layers.append(AvgPool2D(size) if tok == "gap" or pm.group(1) == "avg"
+                          else MaxPool2D(size))
+            h, w = (1, 1) if size == 0 else (h // size, w // size)
+            if h < 1 or w < 1:
+                raise SpecError(f"{tok!r} in {spec!r}: the image is already smaller than that")
+        elif (dm := re.fullmatch(r"drop(?:out)?(0?\.\d+)", tok)):
+            layers.append(Dropout(float(dm.group(1))))
+        elif tok.isdigit():
+            if flat is None:
+                layers.append(Flatten())
+                flat = h * w * c
+            n = int(tok)
+            layers.append(Dense(flat, n, init="glorot" if last and init != "small" else init))
+            flat = n
+            if not last:
+                if nxt != "bn":
+                    act()
+                if dropout and nxt != "bn" and not nxt.startswith("drop"):
+                    layers.append(Dropout(dropout))
+        else:
+            raise SpecError(f"cannot read {tok!r} in network spec {spec!r}: {_HELP}")
+    return layers
