@@ -13,17 +13,15 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .augment import Augment
 from .data import DATASET_NAMES, Dataset, load_dataset, write_submission
 from .errors import DigitnetError, SpecError, TrainingError
 from .modelfile import load_model, save_model
 from .nn.activations import ACTIVATIONS
 from .nn.init import INITIALIZERS
-from .nn.specs import PRESETS, build_network, parse_sizes
+from .nn.specs import PRESET_TRAINING, PRESETS, build_network
 from .optim import OPTIMIZERS, SCHEDULES
 from .train import DEFAULT_LR, History, train
-
-#: the default training recipe (with the "mlp" preset); see README "Recipe"
-DEFAULTS = {"epochs": 40, "batch_size": 128, "optimizer": "momentum", "schedule": "cosine"}
 
 
 # --- shared options ---------------------------------------------------------------------------
@@ -55,8 +53,19 @@ def _emit_json(obj: dict[str, Any]) -> None:
 
 
 # --- train ------------------------------------------------------------------------------------
+def _fill_recipe(args: argparse.Namespace) -> None:
+    """Options left unset take the preset's own recipe (the mlp recipe for custom specs)."""
+    recipe = PRESET_TRAINING.get(args.model.strip().lower(), PRESET_TRAINING["mlp"])
+    if args.lr is None and args.optimizer not in (None, recipe["optimizer"]):
+        args.lr = DEFAULT_LR[args.optimizer]  # another optimizer: its own usual rate
+    for key, value in recipe.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def _check_train_options(args: argparse.Namespace) -> None:
     """Fail before loading any data when an option cannot work."""
+    _fill_recipe(args)
     if args.lr is not None and not args.lr > 0:
         raise SpecError(f"--lr: the learning rate must be a positive number, got {args.lr:g}")
     if args.epochs < 1 or args.batch_size < 1:
@@ -79,8 +88,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.binary is not None:
         if not 0 <= args.binary < len(ds.class_names):
             raise SpecError(f"--binary takes a class 0..{len(ds.class_names) - 1}")
-        sizes = parse_sizes(PRESETS[spec][0] if spec in PRESETS else spec)
-        spec = "-".join(map(str, sizes[:-1] + [1]))
+        full = PRESETS[spec][0] if spec in PRESETS else spec
+        spec = full.rsplit("-", 1)[0] + "-1"  # one sigmoid output instead of the classes
         y_train, y_val = (y_train == args.binary) * 1, (y_val == args.binary) * 1
         y_test = None if y_test is None else (y_test == args.binary) * 1
         target = ds.class_names[args.binary]
@@ -96,8 +105,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     say(f"data: {ds.source or ds.name}: {len(ds.x_train):,} train, {len(ds.x_val):,} validation, "
         f"{len(ds.x_test):,} test images")
     say(f"model: {args.model} ({net.n_params:,} parameters), {args.optimizer} "
-        f"lr {args.lr or DEFAULT_LR[args.optimizer]:g} {args.schedule}, {args.epochs} epochs, "
-        f"batch {args.batch_size}")
+        f"lr {args.lr:g} {args.schedule}, {args.epochs} epochs, batch {args.batch_size}"
+        + (", augmented" if args.augment else ""))
     t0 = time.perf_counter()
     error: TrainingError | None = None
     try:
@@ -105,6 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                      y_val=y_val, epochs=args.epochs, batch_size=args.batch_size,
                      optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
                      weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
+                     augment=Augment() if args.augment else None,
                      progress=not args.quiet)
     except TrainingError as e:
         error, hist = e, getattr(e, "history", History())
@@ -226,8 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(t)
     m = t.add_argument_group("model")
     m.add_argument("--model", default="mlp", metavar="SPEC",
-                   help=f"layer sizes like 784-512-256-10, or a preset: {', '.join(PRESETS)} "
-                        "(default: mlp = 784-512-256-10 with dropout 0.2)")
+                   help=f"a preset ({', '.join(PRESETS)}; default mlp = 784-512-256-10 with "
+                        "dropout 0.2), dense layer sizes like 784-512-256-10, or conv tokens "
+                        "like conv32-pool2-conv64-bn-pool2-128-10 (conv32: 32 3x3 filters, "
+                        "conv16k5v: 5x5 without padding, bn: batch norm, pool2: 2x2 max pool, "
+                        "drop0.3: dropout, 128: dense layer)")
     m.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS))
     m.add_argument("--init", default=None, choices=sorted(INITIALIZERS),
                    help="weight initialization (default: he for relu, glorot for sigmoid/tanh)")
@@ -237,14 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train a one-vs-rest classifier: is it CLASS? (sigmoid output)")
     m.add_argument("--float64", action="store_true", help="compute in float64 (slower)")
     o = t.add_argument_group("training")
-    o.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    o.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    o.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=list(OPTIMIZERS))
+    o.description = ("Unset options follow the model's recipe: " + "; ".join(
+        f"{name}: " + ", ".join(f"{k} {v}" for k, v in r.items())
+        for name, r in PRESET_TRAINING.items()) + " (custom specs use mlp's).")
+    o.add_argument("--epochs", type=int, default=None)
+    o.add_argument("--batch-size", type=int, default=None)
+    o.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS))
     o.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: " + ", ".join(
+                   help="learning rate (default: the recipe's; for another optimizer " + ", ".join(
                        f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
-    o.add_argument("--schedule", default=DEFAULTS["schedule"], choices=list(SCHEDULES),
-                   help="learning-rate schedule over the run (default cosine)")
+    o.add_argument("--schedule", default=None, choices=list(SCHEDULES),
+                   help="learning-rate schedule over the run")
+    o.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random small rotations, scalings and shifts of training images")
     o.add_argument("--weight-decay", type=float, default=0.0, metavar="WD")
     o.add_argument("--patience", type=int, default=None, metavar="N",
                    help="stop when validation loss has not improved for N epochs")
