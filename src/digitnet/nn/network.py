@@ -184,11 +184,12 @@ class Network:
         return cls(layers, loss=config["loss"], seed=None, dtype=dtype)
 
     def summary(self) -> str:
-        lines = [f"{'#':>3}  {'layer':<34}{'params':>10}"]
-        for i, layer in enumerate(self.layers):
-            n = sum(p.size for p in layer.params.values())
-            lines.append(f"{i:>3}  {layer!r:<34}{n:>10,}")
-        lines.append(f"     {'total (' + self.dtype.name + ')':<34}{self.n_params:>10,}")
+        rows = [(str(i), repr(layer), sum(p.size for p in layer.params.values()))
+                for i, layer in enumerate(self.layers)]
+        rows.append(("", f"total ({self.dtype.name})", self.n_params))
+        w = max(len(r[1]) for r in rows) + 2
+        lines = [f"{'#':>3}  {'layer':<{w}}{'params':>10}"]
+        lines += [f"{i:>3}  {name:<{w}}{n:>10,}" for i, name, n in rows]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
