@@ -1,0 +1,36 @@
+import numpy as np
+
+import digitnet as dn
+from digitnet.augment import Augment
+
+
+def test_zero_ranges_give_the_images_back(sample):
+    x = sample.x_train[:16]
+    np.testing.assert_allclose(Augment(0, 0, 0)(x, np.random.default_rng(0)), x, atol=1e-6)
+
+
+def test_augmentation_is_seeded_and_different_per_image(sample):
+    x = np.repeat(sample.x_train[:1], 8, axis=0)
+    a = Augment()(x, np.random.default_rng(3))
+    b = Augment()(x, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and a.shape == x.shape
+    assert len({row.tobytes() for row in a}) == 8  # each copy got its own transform
+
+
+def test_a_pure_shift_moves_the_digit():
+    img = np.zeros((1, 28, 28), np.float32)
+    img[0, 10:14, 12:15] = 1
+    aug = Augment(rotate=0, scale=0, shift=3)
+    out = aug(img.reshape(1, -1), np.random.default_rng(0)).reshape(28, 28)
+    rows, cols = np.nonzero(out > 0.5)
+    # the ink moved but kept its size (bilinear: whole-pixel shifts are exact up to blur)
+    assert abs(out.sum() - img.sum()) < 0.5
+    assert (rows.mean(), cols.mean()) != (11.5, 13.0)
+
+
+def test_training_with_augmentation_still_learns(sample):
+    net = dn.build_network("784-64-10")
+    dn.train(net, sample.x_train[:3000], sample.y_train[:3000], epochs=3, augment=Augment(),
+             progress=False)
+    assert net.evaluate(sample.x_test, sample.y_test)[1] > 0.7  # chance: 0.1
