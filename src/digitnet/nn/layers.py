@@ -169,34 +169,42 @@ class BatchNorm(Layer):
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         if X.shape[-1] != self.n:
             raise SpecError(f"BatchNorm({self.n}) got {X.shape[-1]} features (shape {X.shape})")
-        axes = tuple(range(X.ndim - 1))
+        X2 = X.reshape(-1, self.n)  # (m, n): every value of a feature/channel in one column
         if training:
-            mu = X.mean(axis=axes)
-            var = X.var(axis=axes)
+            mu = X2.mean(axis=0)
+            Xc = X2 - mu
+            var = np.einsum("mc,mc->c", Xc, Xc) / len(X2)  # one pass, no squared copy
             m = self.momentum
             self.state["running_mean"] *= m
             self.state["running_mean"] += (1 - m) * mu
             self.state["running_var"] *= m
             self.state["running_var"] += (1 - m) * var
         else:
-            mu, var = self.state["running_mean"], self.state["running_var"]
-        self.inv_std = 1.0 / np.sqrt(var + X.dtype.type(self.eps))
-        self.Xhat = (X - mu) * self.inv_std
-        return self.Xhat * self.params["gamma"] + self.params["beta"]
+            Xc, var = X2 - self.state["running_mean"], self.state["running_var"]
+        self.inv_std = (1.0 / np.sqrt(var + self.eps)).astype(X.dtype)
+        Xc *= self.inv_std
+        self.Xhat = Xc  # (m, n)
+        A = Xc * self.params["gamma"]
+        A += self.params["beta"]
+        return A.reshape(X.shape)
 
-    def backward(self, dA: np.ndarray) -> np.ndarray:
-        axes = tuple(range(dA.ndim - 1))
-        m = dA.size // self.n
-        Xhat = self.Xhat
-        np.sum(dA * Xhat, axis=axes, out=self.grads["gamma"])
-        np.sum(dA, axis=axes, out=self.grads["beta"])
+    def backward(self, dA: np.ndarray) -> np.ndarray | None:
+        dA2 = dA.reshape(-1, self.n)
+        m = len(dA2)
+        np.einsum("mc,mc->c", dA2, self.Xhat, out=self.grads["gamma"])
+        np.sum(dA2, axis=0, out=self.grads["beta"])
         if not self.needs_input_grad:
             return None
-        dXhat = dA * self.params["gamma"]
-        # sum(dXhat) = gamma * dbeta and sum(dXhat * Xhat) = gamma * dgamma: no new passes
-        g = self.params["gamma"]
-        return (dXhat - (g * self.grads["beta"] + Xhat * (g * self.grads["gamma"])) / m) \
-            * self.inv_std
+        # dX = (dXhat - (sum(dXhat) + Xhat * sum(dXhat * Xhat)) / m) * inv_std, dXhat = gamma dA,
+        # where sum(dXhat) = gamma * dbeta and sum(dXhat * Xhat) = gamma * dgamma: so dX is
+        # dA * a + Xhat * b + c with per-feature a, b, c (three passes over the big arrays)
+        a = self.params["gamma"] * self.inv_std
+        b = -a * self.grads["gamma"] / m
+        c = -a * self.grads["beta"] / m
+        dX = dA2 * a
+        dX += self.Xhat * b
+        dX += c
+        return dX.reshape(dA.shape)
 
     def config(self) -> dict[str, Any]:
         return {"n": self.n, "momentum": self.momentum, "eps": self.eps}
