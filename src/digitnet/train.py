@@ -58,6 +58,13 @@ class History:
     def total_seconds(self) -> float:
         return float(sum(self.seconds))
 
+    def plot(self, per: str = "both") -> Any:
+        """Loss per iteration, loss and accuracy per epoch: a matplotlib Figure (shown in a
+        notebook; ``.savefig("curves.png")`` elsewhere). See ``digitnet.plots.loss_curves``."""
+        from .plots import loss_curves  # matplotlib is imported only when plotting
+
+        return loss_curves(self, per=per)
+
 
 class _StopOnCtrlC:
     """While active, the first Ctrl-C only sets a flag (training stops after the current batch);
