@@ -11,6 +11,7 @@
 __version__ = "0.1.0"
 
 from .data import Dataset, load_dataset  # noqa: E402
+from .doctor import Diagnosis, Finding, diagnose  # noqa: E402
 from .errors import DigitnetError  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .modelfile import load_model, save_model  # noqa: E402
@@ -20,6 +21,7 @@ from .nn.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, softmax  
 from .nn.network import Network  # noqa: E402
 from .nn.specs import build_network  # noqa: E402
 from .optim import SGD, Adam, Momentum  # noqa: E402
+from .report import write_report  # noqa: E402
 from .train import History, train  # noqa: E402
 
 __all__ = [
@@ -27,4 +29,25 @@ __all__ = [
     "Momentum", "Network", "ReLU", "SGD", "Sigmoid", "SigmoidBinaryCrossEntropy",
     "SoftmaxCrossEntropy", "Tanh", "build_network", "gradcheck", "load_dataset", "load_model",
     "save_model", "softmax", "train",
+    "Diagnosis", "Finding", "diagnose", "write_report",
+    "prepare_image", "prepare_file", "predict_files", "read_number",
 ]
+
+#: reading a person's images (Pillow, scipy): imported on first use, to keep `import digitnet` fast
+_LAZY = {"prepare_image": (".data.images", "prepare"),
+         "prepare_file": (".data.images", "prepare_file"),
+         "predict_files": (".read", "predict_files"), "read_number": (".read", "read_number")}
+
+
+def __getattr__(name: str) -> object:
+    """``dn.plots``: the figures module, imported (with matplotlib) on first use only."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module, __name__), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -138,6 +139,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         say(f"model saved to {args.out}")
     elif not args.quiet:
         say("(not saved: add --out model.npz to keep the model)")
+    if args.report:
+        from .report import write_report
+
+        path = write_report(net, ds.x_test, y_test, args.report, class_names=class_names,
+                            history=hist, result=result, data_name=f"{ds.name} test split")
+        result["report"] = str(path)
+        say(f"report written to {path}")
     if error is not None:
         raise error
     if args.json:
@@ -176,6 +184,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     net = load_model(args.model)
+    if args.images:
+        return _predict_images(net, args)
+    if args.show:
+        raise SpecError("--show works with image files: digitnet predict MODEL IMAGE... --show DIR")
     ds = _load(args, val_size=0)
     pred = net.predict(ds.x_test)
     names = net.meta.get("class_names", [str(i) for i in range(net.n_classes)])
@@ -192,6 +204,42 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({"predictions": pred.tolist(), "n": len(pred)})
     return 0
+
+
+# --- images: predict IMAGE..., read, serve -----------------------------------------------------
+def _predict_images(net: Any, args: argparse.Namespace) -> int:
+    from .read import predict_files
+
+    if args.data or args.dataset or args.submission:
+        raise SpecError("predict takes image files or --dataset/--data (with --submission), "
+                        "not both: drop one")
+    results = predict_files(net, args.images, show=args.show)
+    for r in results:
+        top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top3"])
+        print(f"{r['file']}: {r['label']} (probability {r['probability']:.3f}; top 3: {top})")
+    if args.show:
+        print(f"what the network saw: {args.show}/*.seen.png", file=sys.stderr)
+    if args.json:
+        _emit_json({"predictions": results})
+    return 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from .read import read_number
+
+    reading = read_number(load_model(args.model), args.image)
+    print(reading.number)
+    for d in reading.digits:
+        print(f"  {d['label']}  probability {d['probability']:.3f}  box {d['box']}")
+    if args.json:
+        _emit_json(reading.as_dict())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web.app import serve
+
+    return serve(args.model, host=args.host, port=args.port, threads=args.threads)
 
 
 # --- info -------------------------------------------------------------------------------------
@@ -221,6 +269,81 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(info)
     return 0
+
+
+# --- report / gradcheck / doctor --------------------------------------------------------------
+def _model_or_spec(args: argparse.Namespace) -> tuple[Any, bool]:
+    """--model: a saved model file (loaded; True) or a spec/preset (built; False)."""
+    if args.model.lower().endswith(".npz") or os.path.isfile(args.model):
+        return load_model(args.model), True
+    return build_network(args.model, activation=args.activation, init=args.init,
+                         dropout=getattr(args, "dropout", None), seed=args.seed), False
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    net = load_model(args.model)
+    ds = _load(args, val_size=0)
+    y = _labels_for(net, ds.y_test)
+    path = write_report(net, ds.x_test, y, args.out, data_name=f"{ds.name} test split")
+    print(f"report written to {path}")
+    if args.json:
+        _emit_json({"report": str(path), "n": len(ds.x_test),
+                    "accuracy": None if y is None else float(np.mean(net.predict(ds.x_test) == y))})
+    return 0
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from .gradcheck import gradcheck
+
+    if args.batch < 1 or args.max_entries < 1 or not args.eps > 0:
+        raise SpecError("--batch and --max-entries must be at least 1, --eps positive")
+    net, _ = _model_or_spec(args)
+    X = np.random.default_rng(args.seed).random((args.batch, net.n_inputs))
+    res = gradcheck(net, X, eps=args.eps, max_entries=args.max_entries, seed=args.seed,
+                    threshold=args.threshold)
+    print(f"gradcheck: {args.model} ({net.n_params:,} parameters), {args.batch} random inputs, "
+          f"float64, central differences with eps {args.eps:g}")
+    print(res)
+    if args.json:
+        _emit_json({"ok": res.ok, "max_error": res.max_error, "threshold": res.threshold,
+                    "rows": [{"name": n, "shape": list(shape), "rel_error": err, "checked": k}
+                             for n, shape, err, k in res.rows]})
+    return 0 if res.ok else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import diagnose
+
+    net, loaded = _model_or_spec(args)
+    recipe = PRESET_TRAINING.get(args.model.strip().lower(), PRESET_TRAINING["mlp"])
+    optimizer = args.optimizer or recipe["optimizer"]
+    lr = args.lr if args.lr is not None else (
+        recipe["lr"] if optimizer == recipe["optimizer"] else DEFAULT_LR[optimizer])
+    batch_size = args.batch_size or recipe["batch_size"]
+    steps = args.steps if args.steps is not None else 0 if loaded else 300
+    if loaded and steps == 0:
+        ds = _load(args, val_size=0)
+        x, y, x_val, y_val = ds.x_test, _labels_for(net, ds.y_test), None, None
+        what = f"inspecting {args.model} on {len(x):,} {ds.name} test images"
+    else:
+        ds = _load(args, val_size=0.1)
+        x, y = ds.x_train, _labels_for(net, ds.y_train)
+        x_val, y_val = (ds.x_val, _labels_for(net, ds.y_val)) if len(ds.x_val) else (None, None)
+        what = (f"training {args.model} ({net.n_params:,} parameters) for {steps} steps "
+                f"on {ds.name}")
+    if y is None:
+        raise SpecError(f"{ds.name} has no labels for these images: the doctor needs labelled "
+                        "images (use --dataset or a labelled --data)")
+    d = diagnose(net, x, y, x_val=x_val, y_val=y_val, steps=steps, batch_size=batch_size,
+                 optimizer=optimizer, lr=lr, weight_decay=args.weight_decay, seed=args.seed)
+    if args.json:
+        _emit_json(d.as_dict())
+    else:
+        print(f"doctor: {what}")
+        print(d)
+    return 0 if d.ok else 1
 
 
 # --- parser -----------------------------------------------------------------------------------
@@ -269,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=0, help="same seed, same model (default 0)")
     out = t.add_argument_group("output")
     out.add_argument("--out", metavar="FILE", help="save the trained model to FILE (.npz)")
+    out.add_argument("--report", metavar="DIR",
+                     help="write an HTML report (DIR/report.html + PNG figures) after training")
     out.add_argument("--json", action="store_true",
                      help="print the result as one JSON object on the last line")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -280,8 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="last line: one JSON object")
     e.set_defaults(func=cmd_evaluate)
 
-    pr = sub.add_parser("predict", help="label a dataset's test images with a saved model")
+    pr = sub.add_parser("predict", help="read digits in image files, or label a dataset's "
+                        "test images, with a saved model")
     pr.add_argument("model", metavar="MODEL", help="a model file saved by `digitnet train --out`")
+    pr.add_argument("images", nargs="*", metavar="IMAGE",
+                    help="image files (PNG, JPEG, BMP, GIF) of one digit each, or folders of "
+                         "them; without any, the test images of --dataset/--data are labelled")
+    pr.add_argument("--show", metavar="DIR", help="with IMAGE: save a picture of what the "
+                    "network saw (the 28x28 input next to the original) into DIR")
     _add_data_options(pr)
     pr.add_argument("--submission", metavar="FILE",
                     help="write a Kaggle submission CSV (ImageId,Label)")
@@ -292,12 +423,95 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(i)
     i.add_argument("--json", action="store_true", help="last line: one JSON object")
     i.set_defaults(func=cmd_info)
+
+    rd = sub.add_parser("read", help="read a number written on one line in a photo or scan",
+                        description="Read a handwritten number (digits on one line) in an image: "
+                                    "find the digits, left to right, and read each one.")
+    rd.add_argument("model", metavar="MODEL", help="a model file saved by `digitnet train --out`")
+    rd.add_argument("image", metavar="IMAGE", help="a photo or scan (PNG, JPEG, BMP, GIF)")
+    rd.add_argument("--json", action="store_true", help="last line: one JSON object")
+    rd.set_defaults(func=cmd_read)
+
+    sv = sub.add_parser("serve", help="a web page to draw digits on and watch the network read",
+                        description="Serve a local web page: draw a digit, see the probabilities "
+                                    "and the 28x28 image the network sees. JSON API: "
+                                    "POST /api/predict.")
+    sv.add_argument("model", metavar="MODEL", help="a model file saved by `digitnet train --out`")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1: this computer only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    sv.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    sv.set_defaults(func=cmd_serve)
+
+    rp = sub.add_parser("report", help="an HTML report of a saved model: curves, predictions, "
+                        "confusion matrix, mistakes, weights",
+                        description="Write OUT/report.html (one self-contained file, images "
+                                    "embedded) and the figures as PNG files, on the test images "
+                                    "of --dataset/--data.")
+    rp.add_argument("model", metavar="MODEL", help="a model file saved by `digitnet train --out`")
+    _add_data_options(rp)
+    rp.add_argument("--out", metavar="DIR", default="report",
+                    help="folder for report.html and the PNGs (default: report)")
+    rp.add_argument("--json", action="store_true", help="last line: one JSON object")
+    rp.set_defaults(func=cmd_report)
+
+    g = sub.add_parser("gradcheck", help="check backward against finite differences, per array",
+                       description="Compare the gradients backward computes with central "
+                                   "differences (L(w+eps) - L(w-eps)) / 2eps for every parameter "
+                                   "array, in float64 on a small random batch. Exit status 1 "
+                                   "when an error is above the threshold.")
+    g.add_argument("--model", default="mlp", metavar="SPEC",
+                   help="a spec or preset as for train (default mlp), or a model file (.npz)")
+    g.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS))
+    g.add_argument("--init", default=None, choices=sorted(INITIALIZERS))
+    g.add_argument("--batch", type=int, default=4, metavar="N", help="inputs (default 4)")
+    g.add_argument("--max-entries", type=int, default=200, metavar="N",
+                   help="entries checked per array, chosen at random (default 200)")
+    g.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (1e-6)")
+    g.add_argument("--threshold", type=float, default=1e-6,
+                   help="largest relative error that passes (default 1e-6)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--json", action="store_true", help="last line: one JSON object")
+    g.set_defaults(func=cmd_gradcheck)
+
+    d = sub.add_parser("doctor", help="why is my network not learning? diagnoses in plain words",
+                       description="Train a network briefly (or inspect a model file), measure "
+                                   "activations and gradients layer by layer, and explain what "
+                                   "is wrong, with the numbers and a fix to try. Finding ids: "
+                                   "unscaled_input, bad_labels, bad_softmax, diverging, "
+                                   "not_learning, collapsed_predictions, vanishing_activations, "
+                                   "exploding_activations, dead_relu, vanishing_gradients, "
+                                   "exploding_gradients. Exit status 1 when it finds something.")
+    _add_data_options(d)
+    dm = d.add_argument_group("model")
+    dm.add_argument("--model", default="mlp", metavar="SPEC",
+                    help="a spec or preset as for train (default mlp), or a model file (.npz) "
+                         "to inspect without training")
+    dm.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS))
+    dm.add_argument("--init", default=None, choices=sorted(INITIALIZERS))
+    dm.add_argument("--dropout", type=float, default=None, metavar="P")
+    do = d.add_argument_group("brief training")
+    do.add_argument("--steps", type=int, default=None, metavar="N",
+                    help="minibatch steps (default 300; 0 for a model file: inspect only)")
+    do.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS),
+                    help="default: the model's recipe, as for train")
+    do.add_argument("--lr", type=float, default=None, help="learning rate, kept constant")
+    do.add_argument("--batch-size", type=int, default=None)
+    do.add_argument("--weight-decay", type=float, default=0.0, metavar="WD")
+    do.add_argument("--seed", type=int, default=0)
+    d.add_argument("--json", action="store_true",
+                   help='print one JSON object {"findings": [{"id", "message", "evidence"}]}')
+    d.set_defaults(func=cmd_doctor)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(a.startswith("-") for a in extra):
+        args.images += extra  # IMAGE files after options: argparse leaves them over
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 0

@@ -21,3 +21,7 @@ class ModelFileError(DigitnetError):
 
 class TrainingError(DigitnetError):
     """Training that cannot go on, e.g. the loss became NaN or infinite."""
+
+
+class ImageError(DataError):
+    """An image that cannot be read or holds no digit: not an image, too large, blank."""

@@ -1,0 +1,233 @@
+"""Reading a person's images: one digit per file (``predict_files``), or a number written on one
+line in a photo or scan (``read_number``: "2026").
+
+A number is segmented like this:
+
+    image --ink_map--> ink (H, W), mask (H, W)          (see digitnet.data.images)
+    mask --label, 8-connected--> blobs
+    blobs overlapping in x by half the narrower one --merge--> groups
+        (a broken stroke, a 5 whose top bar was written apart)
+    groups much shorter than the tallest --drop--> (dots, commas, a minus sign, specks)
+    groups wider than 1.2x the line height --split at the columns of least ink--> pieces
+        (touching digits: about one piece per 0.7x line height of width)
+    each piece, left to right --center_digit--> (28, 28) --net--> digit and its probability
+
+A number is read on one line; several lines stacked would be merged column by column.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .data.images import (
+    WORK_SIDE,
+    center_digit,
+    ink_map,
+    list_images,
+    load_image,
+    shrink,
+    side_by_side,
+    to_gray,
+)
+from .errors import ImageError
+
+READ_SIDE = 1600  # images are read from a copy whose longer side is at most this
+MERGE = 0.5  # blobs overlapping in x by this share of the narrower one's width are one digit
+MIN_HEIGHT = 0.4  # groups shorter than this share of the tallest group are not digits
+WIDE = 1.2  # a group wider than this many line heights holds touching digits...
+DIGIT_WIDTH = 0.7  # ...about one per this many line heights of width
+
+
+@dataclass
+class Piece:
+    """One digit found in an image: its box [left, top, right, bottom) in the image's pixels
+    and the (28, 28) MNIST-style input made from it."""
+
+    box: list[int]
+    image: np.ndarray
+
+
+@dataclass
+class Reading:
+    """What ``read_number`` read: the number as a string, and per digit (left to right) a dict
+    ``{"digit", "label", "probability", "box"}``; ``images`` (K, 28, 28) is what the network
+    saw."""
+
+    number: str
+    digits: list[dict[str, Any]]
+    images: np.ndarray = field(repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "digits": self.digits}
+
+
+def _boxes(labels: np.ndarray, n: int) -> np.ndarray:
+    """(n, 4) int boxes [x0, y0, x1, y1) of labels 1..n."""
+    return np.array([[s[1].start, s[0].start, s[1].stop, s[0].stop]
+                     for s in ndimage.find_objects(labels, n)], dtype=np.int64).reshape(-1, 4)
+
+
+def _merge(boxes: np.ndarray) -> np.ndarray:
+    """Group index per blob: blobs whose x-ranges overlap by >= MERGE of the narrower width,
+    and chains of them, form one group (connected components of the overlap graph)."""
+    x0, x1 = boxes[:, 0], boxes[:, 2]
+    overlap = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
+    narrower = np.minimum((x1 - x0)[:, None], (x1 - x0)[None, :])
+    _, group = connected_components(csr_matrix(overlap >= MERGE * narrower), directed=False)
+    return group
+
+
+def _cuts(profile: np.ndarray, k: int) -> list[int]:
+    """Columns splitting a group's ink profile (W,) into k pieces: near i W / k, the column with
+    the least ink within 0.3 W / k of it."""
+    w = len(profile)
+    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
+    cuts = []
+    for i in range(1, k):
+        c, r = i * w / k, 0.3 * w / k
+        lo, hi = int(max(1, c - r)), int(min(w - 1, c + r + 1))
+        cuts.append(lo + int(np.argmin(smooth[lo:hi])))
+    return cuts
+
+
+def _pieces(ink: np.ndarray, sub: np.ndarray, origin: tuple[int, int],
+            cols: list[int]) -> list[Piece]:
+    """Cut a group (``sub``: its bool mask inside its box at ``origin`` (x0, y0) of ``ink``)
+    at the box columns ``cols`` into pieces, each made a (28, 28) input."""
+    x0, y0 = origin
+    h, w = sub.shape
+    out = []
+    for a, b in zip(cols[:-1], cols[1:], strict=True):
+        # a window around the piece, so dilation and centring see only its own ink
+        top, left = max(0, y0 - 3), max(0, x0 + a - 3)
+        m = np.zeros((min(ink.shape[0], y0 + h + 3) - top,
+                      min(ink.shape[1], x0 + b + 3) - left), bool)
+        m[y0 - top:y0 - top + h, x0 + a - left:x0 + b - left] = sub[:, a:b]
+        rows = np.flatnonzero(m.any(axis=1))
+        if np.count_nonzero(m) < 4:
+            continue
+        near = ndimage.binary_dilation(m, iterations=2)
+        near[:, :x0 + a - left] = near[:, x0 + b - left:] = False  # a piece keeps its columns
+        x28 = center_digit(ink[top:top + m.shape[0], left:left + m.shape[1]] * near, m)
+        out.append(Piece([int(x0 + a), int(top + rows[0]), int(x0 + b), int(top + rows[-1] + 1)],
+                         x28))
+    return out
+
+
+def segment(gray: np.ndarray) -> list[Piece]:
+    """Find the digits of a number written on one line in a grayscale image (H, W) in [0, 1];
+    left to right. Raises ImageError if there is no ink.
+
+    Touching digits are split by width alone: asking the network which split it reads most
+    confidently was tried and was no better (thin slices read confidently as 1s).
+    """
+    ink, mask = ink_map(gray)
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n == 0:
+        raise ImageError("no digits found: the image holds no ink")
+    boxes = _boxes(labels, n)
+    group = _merge(boxes)
+    n_groups = int(group.max()) + 1
+    gbox = np.stack([np.array([boxes[group == g, 0].min(), boxes[group == g, 1].min(),
+                               boxes[group == g, 2].max(), boxes[group == g, 3].max()])
+                     for g in range(n_groups)])
+    heights = gbox[:, 3] - gbox[:, 1]
+    keep = heights >= MIN_HEIGHT * heights.max()
+    line = float(np.median(heights[keep]))
+    # lookup: blob label -> its group (label 0, the background: -1)
+    blob_group = np.concatenate([[-1], group])
+    pieces: list[Piece] = []
+    for g in np.flatnonzero(keep):
+        x0, y0, x1, y1 = gbox[g]
+        sub = blob_group[labels[y0:y1, x0:x1]] == g
+        w = x1 - x0
+        if w <= WIDE * line:
+            pieces += _pieces(ink, sub, (x0, y0), [0, w])
+            continue
+        k = max(2, round(w / (DIGIT_WIDTH * line)))  # touching digits
+        profile = (ink[y0:y1, x0:x1] * sub).sum(axis=0)
+        pieces += _pieces(ink, sub, (x0, y0), [0, *_cuts(profile, k), w])
+    if not pieces:
+        raise ImageError("no digits found in the image")
+    return sorted(pieces, key=lambda p: p.box[0])
+
+
+def read_number(net: Any, image: str | os.PathLike | np.ndarray | Image.Image) -> Reading:
+    """Read a number written on one line: a path, an array or a Pillow image.
+
+    Returns a Reading: ``number`` ("2026"), and per digit its class index, label, probability
+    and box [left, top, right, bottom) in the original image's pixels.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        gray = load_image(image)
+    else:
+        gray = to_gray(image)
+    small = shrink(gray, READ_SIDE)
+    scale = gray.shape[1] / small.shape[1]
+    pieces = segment(small)
+    images = np.stack([p.image for p in pieces])
+    proba = net.predict_proba(images)
+    names = class_names(net)
+    best = proba.argmax(axis=1)
+    digits = [{"digit": int(c), "label": names[c], "probability": round(float(proba[i, c]), 4),
+               "box": [round(v * scale) for v in p.box]}
+              for i, (c, p) in enumerate(zip(best, pieces, strict=True))]
+    return Reading("".join(d["label"] for d in digits), digits, images)
+
+
+def _top(proba: np.ndarray, names: list[str], k: int = 3) -> list[dict[str, Any]]:
+    """The k most likely classes of one (n_classes,) probability row."""
+    return [{"digit": int(c), "label": names[c], "probability": round(float(proba[c]), 4)}
+            for c in np.argsort(-proba, kind="stable")[:k]]
+
+
+def class_names(net: Any) -> list[str]:
+    """The model's class names ("0".."9" for digits)."""
+    return list(net.meta.get("class_names") or [str(i) for i in range(net.n_classes)])
+
+
+def predict_files(net: Any, paths: Iterable[str | os.PathLike], *,
+                  show: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Read one digit from each image file (a folder means the images in it), in order.
+
+    Returns per file ``{"file", "digit", "label", "probability", "top3"}`` where ``top3`` lists
+    the three likeliest ``{"digit", "label", "probability"}``. With ``show``, a picture of the
+    original next to the (28, 28) input the network saw is saved there as ``<name>.seen.png``.
+    """
+    files = list_images(paths)
+    folder = None if show is None else Path(show)
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ImageError(f"--show: cannot create folder {folder}: {e.strerror or e}") from None
+    X = np.zeros((len(files), 28, 28), np.float32)
+    used: set[str] = set()
+    for i, f in enumerate(files):
+        gray = load_image(f, max_side=WORK_SIDE)  # its errors name the file
+        try:
+            X[i] = center_digit(*ink_map(gray))
+        except ImageError as e:
+            raise ImageError(f"{f}: {e}") from None
+        if folder is not None:
+            name = f"{f.stem}.seen.png" if f.stem not in used else f"{f.stem}-{i}.seen.png"
+            used.add(f.stem)
+            side_by_side(gray, X[i]).save(folder / name)
+    proba = net.predict_proba(X)
+    names = class_names(net)
+    out = []
+    for f, p in zip(files, proba, strict=True):
+        top = _top(p, names)
+        out.append({"file": str(f), "digit": top[0]["digit"], "label": top[0]["label"],
+                    "probability": top[0]["probability"], "top3": top})
+    return out

@@ -1,0 +1,181 @@
+"""`digitnet serve`: a local web page to draw a digit on and watch the network read it.
+
+    GET  /              the page (static/index.html, app.js, style.css: no CDN, works offline)
+    GET  /api/info      {"labels": [...], "model": file name}
+    POST /api/predict   {"image": "data:image/png;base64,..."}: any image, prepared MNIST-style
+                        {"pixels": [[...28...] x 28]}: already MNIST-style, values in [0, 1]
+                     -> {"digit", "label", "probability", "labels", "probabilities" (n_classes,),
+                         "input28": 28x28 list, what the network saw}
+
+Bad requests (malformed JSON, not an image, wrong shape, values out of range, a body over 2 MB)
+are answered 4xx with ``{"error": "..."}``; no request makes the server fail. Flask routes the
+requests; waitress (a pure-Python production WSGI server) answers them from a pool of threads.
+The model is loaded once; predictions share it under a lock (a forward pass takes about a
+millisecond), while decoding and preparing images run in parallel.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..data.images import SIZE, center_digit, decode_image, ink_map
+from ..errors import DigitnetError, ImageError
+from ..modelfile import load_model
+from ..read import class_names
+
+MAX_BYTES = 2 * 1024 * 1024  # largest request body (Flask answers 413 with a JSON error)
+WAITRESS_MAX_BYTES = 64 * 1024 * 1024  # waitress itself answers 413 in plain text above this
+MAX_PIXELS = 4_000_000  # largest decoded image
+WORK_SIDE = 600  # images are prepared from a copy at most this large
+
+log = logging.getLogger("digitnet.web")
+
+
+class BadRequest(Exception):
+    """A request the API cannot answer; becomes ``{"error": message}`` with ``status``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _image_bytes(data_url: Any) -> bytes:
+    """A data URL ("data:image/png;base64,...") or bare base64 string -> the encoded bytes."""
+    if not isinstance(data_url, str):
+        raise BadRequest('"image" must be a string: a data URL like "data:image/png;base64,..."')
+    payload = data_url
+    if data_url.startswith("data:"):
+        header, sep, payload = data_url.partition(",")
+        if not sep or not header.endswith(";base64"):
+            raise BadRequest('"image" must be a base64 data URL: "data:image/png;base64,..."')
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest('"image" is not valid base64') from None
+
+
+def _pixels(pixels: Any) -> np.ndarray:
+    """A 28x28 nested list (or 784 flat values) in [0, 1] -> (28, 28) float32."""
+    try:
+        x = np.asarray(pixels, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise BadRequest('"pixels" must be a 28x28 array of numbers in [0, 1]') from None
+    if x.shape == (SIZE * SIZE,):
+        x = x.reshape(SIZE, SIZE)
+    if x.shape != (SIZE, SIZE):
+        raise BadRequest(f'"pixels" must be {SIZE}x{SIZE} numbers, got shape {list(x.shape)}')
+    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+        raise BadRequest('"pixels" values must be in [0, 1] (ink 1, background 0)')
+    return x
+
+
+def input28(body: Any) -> np.ndarray:
+    """The (28, 28) input the network should see for one API request body."""
+    if not isinstance(body, dict):
+        raise BadRequest('the body must be a JSON object: {"image": ...} or {"pixels": ...}')
+    if ("image" in body) == ("pixels" in body):
+        raise BadRequest('send exactly one of "image" (a PNG data URL) or "pixels" (28x28)')
+    if "pixels" in body:
+        return _pixels(body["pixels"])
+    try:
+        gray = decode_image(_image_bytes(body["image"]), max_pixels=MAX_PIXELS,
+                            max_side=WORK_SIDE, name='"image"')
+        return center_digit(*ink_map(gray))
+    except ImageError as e:
+        raise BadRequest(str(e)) from None
+
+
+def create_app(net: Any, *, name: str = "") -> Flask:
+    """The Flask app answering with ``net`` (loaded once, shared by all requests)."""
+    app = Flask(__name__, static_folder="static", static_url_path="/static")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    labels = class_names(net)
+    lock = threading.Lock()
+
+    @app.get("/")
+    def index() -> Response:
+        return app.send_static_file("index.html")
+
+    @app.get("/api/info")
+    def info() -> Response:
+        return jsonify(labels=labels, model=name)
+
+    @app.post("/api/predict")
+    def predict() -> Response:
+        raw = request.get_data(cache=False)  # over MAX_BYTES: 413 before reading it all
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise BadRequest(f"malformed JSON: {e}") from None
+        x = input28(body)
+        with lock:
+            p = net.predict_proba(x[None])[0]
+        c = int(np.argmax(p))
+        return jsonify(digit=c, label=labels[c], probability=round(float(p[c]), 4),
+                       labels=labels, probabilities=np.round(p.astype(float), 4).tolist(),
+                       input28=np.round(x.astype(float), 3).tolist())
+
+    @app.errorhandler(BadRequest)
+    def bad_request(e: BadRequest) -> tuple[Response, int]:
+        return jsonify(error=str(e)), e.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> tuple[Response, int]:
+        message = e.description or e.name
+        if e.code == 413:
+            message = f"the request is too large: the limit is {MAX_BYTES // 2**20} MB"
+        return jsonify(error=message), e.code or 500
+
+    @app.errorhandler(Exception)
+    def internal_error(e: Exception) -> tuple[Response, int]:
+        log.exception("error answering %s %s", request.method, request.path)
+        return jsonify(error=f"internal error: {type(e).__name__}"), 500
+
+    return app
+
+
+def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> Any:
+    """A waitress server for ``app`` (not started: call ``.run()``; ``.effective_port``)."""
+    from waitress.server import create_server
+
+    try:
+        return create_server(app, host=host, port=port, threads=threads, connection_limit=512,
+                             max_request_body_size=WAITRESS_MAX_BYTES, ident="digitnet")
+    except OSError as e:
+        raise DigitnetError(f"cannot listen on {host}:{port}: {e.strerror or e}; "
+                            "pick another --port (0 picks a free one)") from None
+
+
+def serve(model: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
+          threads: int = 8) -> int:
+    """Load ``model`` once and serve the page and API until Ctrl-C; returns 0."""
+    if not 0 <= port <= 65535 or threads < 1:
+        raise DigitnetError("--port must be 0..65535 and --threads at least 1")
+    net = load_model(model)
+    server = make_server(create_app(net, name=Path(model).name), host, port, threads)
+    url = f"http://{host}:{server.effective_port}/"
+    print(f"digitnet: serving {Path(model).name} on {url}  (Ctrl-C to stop)", file=sys.stderr,
+          flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print("digitnet: note: other computers on the network can reach this page",
+              file=sys.stderr)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0

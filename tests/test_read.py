@@ -1,0 +1,215 @@
+"""Reading digits and numbers in image files: digitnet.read, `digitnet predict IMAGE...`, `read`."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+import digitnet as dn
+from digitnet.cli import main
+from digitnet.errors import ImageError
+from digitnet.read import predict_files, read_number, segment
+
+
+@pytest.fixture(scope="module")
+def net(digits_net):
+    return digits_net
+
+
+@pytest.fixture(scope="module")
+def model_file(net, tmp_path_factory):
+    return dn.save_model(net, tmp_path_factory.mktemp("model") / "model.npz")
+
+
+@pytest.fixture(scope="module")
+def sure(net, sample):
+    """Per digit 0-9, indices of test images the model reads right with probability > 0.95."""
+    p = net.predict_proba(sample.x_test)
+    ok = (p.argmax(1) == sample.y_test) & (p.max(1) > 0.95)
+    return {d: np.flatnonzero(ok & (sample.y_test == d)) for d in range(10)}
+
+
+def enlarge(x, scale=3):
+    """(28, 28) in [0, 1] -> (28 s, 28 s), bilinear."""
+    n = 28 * scale
+    return np.clip(np.asarray(Image.fromarray(x).resize((n, n), Image.Resampling.BILINEAR)), 0, 1)
+
+
+def number_image(digits, gap=12, margin=40, scale=3, invert=True):
+    """MNIST digits side by side (each cropped to its ink columns), ``gap`` pixels apart
+    (negative: overlapping), with margins; dark ink on white paper when ``invert``."""
+    parts = []
+    for x in digits:
+        big = enlarge(x, scale)
+        cols = np.flatnonzero(big.max(axis=0) > 0.05)
+        parts.append(big[:, cols[0]:cols[-1] + 1])
+    h = 28 * scale
+    width = sum(p.shape[1] for p in parts) + gap * (len(parts) - 1) + 2 * margin
+    img = np.zeros((h + 2 * margin, width), np.float32)
+    x0 = margin
+    for p in parts:
+        img[margin:margin + h, x0:x0 + p.shape[1]] = np.maximum(
+            img[margin:margin + h, x0:x0 + p.shape[1]], p)
+        x0 += p.shape[1] + gap
+    return np.uint8(255 * ((1 - img) if invert else img))
+
+
+def pick(sure, sample, number, k=0):
+    return [sample.x_test[sure[int(d)][k]].reshape(28, 28) for d in number]
+
+
+# --- predict_files / `digitnet predict MODEL IMAGE...` ----------------------------------------
+@pytest.fixture(scope="module")
+def digit_files(sure, sample, tmp_path_factory):
+    """Three digits rendered large, off-centre, in different colours and formats."""
+    folder = tmp_path_factory.mktemp("digits")
+    files = []
+    for i, (d, fmt) in enumerate(zip((7, 2, 4), ("png", "jpg", "bmp"), strict=True)):
+        x = enlarge(sample.x_test[sure[d][0]].reshape(28, 28), 4)
+        img = np.zeros((240, 300), np.float32)
+        img[20 + 20 * i:132 + 20 * i, 150 - 60 * i:262 - 60 * i] = x
+        img = 1 - img if i != 1 else img
+        path = folder / f"{i}-digit{d}.{fmt}"
+        Image.fromarray(np.uint8(img * 255)).convert("RGB").save(path)
+        files.append(path)
+    return files
+
+
+def test_predict_files_reads_each_file_in_order(net, digit_files, tmp_path):
+    results = predict_files(net, [digit_files[2], digit_files[0], digit_files[1]],
+                            show=tmp_path / "seen")
+    assert [r["digit"] for r in results] == [4, 7, 2]
+    assert [r["file"] for r in results] == [str(digit_files[i]) for i in (2, 0, 1)]
+    for r in results:
+        assert r["probability"] > 0.5
+        assert [t["digit"] for t in r["top3"]][0] == r["digit"]
+        assert len(r["top3"]) == 3
+        assert r["top3"][0]["probability"] >= r["top3"][1]["probability"] >= \
+            r["top3"][2]["probability"]
+    seen = sorted(p.name for p in (tmp_path / "seen").iterdir())
+    assert seen == ["0-digit7.seen.png", "1-digit2.seen.png", "2-digit4.seen.png"]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_predict_images_json(capsys, model_file, digit_files, tmp_path):
+    folder = digit_files[0].parent
+    code, out, err = run(capsys, "predict", model_file, "--json", digit_files[1], "--show",
+                         tmp_path, folder)  # options and files in any order
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    preds = result["predictions"]
+    assert [p["digit"] for p in preds] == [2, 7, 2, 4]
+    assert preds[0]["file"] == str(digit_files[1])
+    assert set(preds[0]) == {"file", "digit", "label", "probability", "top3"}
+    assert "1-digit2.jpg: 2 (probability" in out
+    assert len(list(tmp_path.glob("*.seen.png"))) == 4  # the same file twice: two pictures
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["nope.png"], "no such file or folder"),
+    (["notes.png"], "not an image"),
+    (["ok.png", "blank.png"], "blank.png: no digit found"),
+    (["ok.png", "--dataset", "sample"], "not both"),
+])
+def test_cli_predict_bad_images_print_one_line(capsys, model_file, tmp_path, argv, message,
+                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.png").write_text("hello")
+    Image.new("L", (50, 50), 255).save(tmp_path / "blank.png")
+    Image.fromarray(np.uint8(np.eye(50) * 255)).save(tmp_path / "ok.png")
+    code, out, err = run(capsys, "predict", model_file, *argv)
+    assert code == 1
+    assert err.startswith("digitnet: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_predict_dataset_mode_still_works(capsys, model_file):
+    code, out, _ = run(capsys, "predict", model_file, "--test-size", "100", "--json")
+    assert code == 0
+    assert json.loads(out.strip().splitlines()[-1])["n"] == 100
+
+
+# --- numbers: segment / read_number / `digitnet read` -----------------------------------------
+def test_read_a_number_on_paper(net, sure, sample):
+    img = number_image(pick(sure, sample, "2026"))
+    reading = read_number(net, img)
+    assert reading.number == "2026"
+    assert reading.images.shape == (4, 28, 28)
+    boxes = [d["box"] for d in reading.digits]
+    assert all(a[2] <= b[0] for a, b in zip(boxes, boxes[1:], strict=False))  # left to right
+    for (x0, y0, x1, y1) in boxes:
+        assert 35 <= y0 < y1 <= 40 + 84 + 5 and x0 < x1
+
+
+def test_read_light_on_dark_rgb_and_large(net, sure, sample):
+    img = number_image(pick(sure, sample, "31415", k=1), scale=8, gap=40, margin=150,
+                       invert=False)
+    rgb = np.stack([img, img // 2, img // 3], axis=-1)  # coloured chalk on a dark board
+    reading = read_number(net, rgb)
+    assert reading.number == "31415"
+    assert reading.digits[0]["box"][0] == pytest.approx(150, abs=10)  # in original pixels
+
+
+def test_read_a_photo_with_a_shadow(net, sure, sample, tmp_path):
+    """Grey pencil on paper lit from the top right, darkest (30%) at the far corner; JPEG."""
+    ink = 1 - number_image(pick(sure, sample, "1975", k=4), scale=8, gap=30,
+                           margin=250).astype(np.float32) / 255
+    h, w = ink.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    light = 0.3 + 0.7 * np.clip(1 - np.hypot(xx - 0.8 * w, yy - 0.2 * h) / (1.2 * w), 0, 1)
+    photo = (0.92 - 0.55 * ink) * light
+    rgb = np.stack([photo, 0.97 * photo, 0.9 * photo], axis=-1)
+    Image.fromarray(np.uint8(rgb * 255)).save(tmp_path / "photo.jpg", quality=80)
+    assert read_number(net, tmp_path / "photo.jpg").number == "1975"
+
+
+def test_touching_digits_are_split(net, sure, sample):
+    for number in ("40", "34"):
+        img = number_image(pick(sure, sample, number, k=2), gap=-4)
+        _, n = ndimage.label(img < 128, structure=np.ones((3, 3)))
+        assert n == 1, "the digits should touch"
+        assert read_number(net, img).number == number
+
+
+def test_a_broken_stroke_stays_one_digit(net, sure, sample):
+    digits = pick(sure, sample, "57", k=3)
+    img = number_image(digits)
+    img[70:74] = 255  # erase a band across the line: every digit breaks into pieces
+    pieces = segment(img.astype(np.float32) / 255)
+    assert len(pieces) == 2
+
+
+def test_dots_and_specks_are_not_digits(net, sure, sample):
+    img = number_image(pick(sure, sample, "38"), gap=40)
+    img[110:118, 120:128] = 0  # a decimal point between the digits
+    img[5:7, 5:7] = 0  # a speck in the corner
+    assert read_number(net, img).number == "38"
+
+
+def test_read_blank_image_raises():
+    with pytest.raises(ImageError, match="no digit"):
+        read_number(None, np.full((100, 300), 255, np.uint8))
+
+
+def test_cli_read_json(capsys, model_file, sure, sample, tmp_path):
+    path = tmp_path / "number.jpg"
+    Image.fromarray(number_image(pick(sure, sample, "2026"))).save(path, quality=92)
+    code, out, err = run(capsys, "read", model_file, path, "--json")
+    assert code == 0, err
+    assert out.splitlines()[0] == "2026"
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["number"] == "2026"
+    assert [d["digit"] for d in result["digits"]] == [2, 0, 2, 6]
+    assert all(0.5 < d["probability"] <= 1 and len(d["box"]) == 4 for d in result["digits"])
+
+
+def test_cli_read_bad_file_prints_one_line(capsys, model_file, tmp_path):
+    code, _, err = run(capsys, "read", model_file, tmp_path / "missing.png")
+    assert code == 1 and err.startswith("digitnet: error: no such file")
