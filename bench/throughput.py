@@ -4,6 +4,8 @@ on 60,000 synthetic MNIST-shaped images: digitnet against the reference loops in
 round by round in fresh processes so that machine noise hits all alike.
 
     python bench/throughput.py [--rounds 5] [--hidden 512] [--reference PATH]
+    python bench/throughput.py --same-process     # NumPy reference and digitnet epoch by epoch
+                                                  # in one process, on the same arrays
 
 Each process does one warm-up epoch and reports its best of 3 timed epochs, exactly as the
 reference script does; the summary gives the median over rounds and the ratio to NumPy.
@@ -45,6 +47,35 @@ def digitnet_worker(hidden: int) -> None:
     print(f"digitnet H={hidden}: epoch {best:.2f}s  {N / best:,.0f} samples/s (best of 3)")
 
 
+def same_process(reference: str, hidden: int, rounds: int) -> None:
+    """Alternate one epoch of the reference NumPy loop and one of digitnet, in this process."""
+    import digitnet as dn
+
+    src = Path(reference).read_text().split("\nf = {")[0]  # its definitions, not its main
+    ns: dict = {"__name__": "reference"}
+    argv, sys.argv = sys.argv, ["reference_mlp.py", "numpy", str(hidden)]
+    try:
+        exec(compile(src, reference, "exec"), ns)  # noqa: S102 - the reference loop, as is
+    finally:
+        sys.argv = argv
+    X, y = ns["X"], ns["y"]
+
+    def digitnet_epoch() -> float:
+        net = dn.build_network(f"{D}-{hidden}-{C}")
+        hist = dn.train(net, X, y, epochs=1, batch_size=B, optimizer="sgd", lr=0.1,
+                        schedule="constant", progress=False)
+        return hist.seconds[0]
+
+    ns["numpy_epoch"](), digitnet_epoch()  # warm-up
+    ratios = []
+    for r in range(rounds):
+        t_ref, t_dn = ns["numpy_epoch"](), digitnet_epoch()
+        ratios.append(t_dn / t_ref)
+        print(f"round {r + 1}: numpy {t_ref:.3f}s  digitnet {t_dn:.3f}s  ratio {ratios[-1]:.3f}")
+    print(f"median digitnet/NumPy epoch time: {statistics.median(ratios):.3f} "
+          f"(range {min(ratios):.3f}-{max(ratios):.3f})")
+
+
 def run(cmd: list[str]) -> float | None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     m = re.search(r"epoch ([\d.]+)s", proc.stdout)
@@ -59,10 +90,15 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--reference", default=str(REFERENCE))
+    p.add_argument("--same-process", action="store_true",
+                   help="alternate epochs of the NumPy reference and digitnet in one process")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         digitnet_worker(args.hidden)
+        return 0
+    if args.same_process:
+        same_process(args.reference, args.hidden, args.rounds)
         return 0
     impls = {"digitnet": [sys.executable, __file__, "--worker", "--hidden", str(args.hidden)]}
     if Path(args.reference).is_file():
