@@ -34,3 +34,15 @@ def test_training_with_augmentation_still_learns(sample):
     dn.train(net, sample.x_train[:3000], sample.y_train[:3000], epochs=3, augment=Augment(),
              progress=False)
     assert net.evaluate(sample.x_test, sample.y_test)[1] > 0.7  # chance: 0.1
+
+
+def test_augment_true_is_the_default_augmentation(sample):
+    x, y = sample.x_train[:512], sample.y_train[:512]
+    runs = []
+    for augment in (True, Augment(), None, False):
+        net = dn.build_network("784-16-10")
+        dn.train(net, x, y, epochs=1, augment=augment, progress=False)
+        runs.append(net.get_weights()[0])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[2], runs[3])
+    assert not np.array_equal(runs[0], runs[2])

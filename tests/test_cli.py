@@ -145,3 +145,19 @@ def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     result = json.loads(out.strip().splitlines()[-1])
     assert result["stop_reason"] == "interrupted" and result["epochs_run"] < 500
     assert dn.load_model(out_file).meta["result"]["stop_reason"] == "interrupted"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--model", "cnn"], {"epochs": 15, "optimizer": "momentum", "augment": True}),
+    (["--model", "lenet5", "--epochs", "3"], {"epochs": 3, "augment": False}),
+    (["--model", "784-64-10"], {"epochs": 40, "lr": 0.1, "augment": False}),
+    (["--model", "conv8-pool2-10"], {"epochs": 15, "augment": True}),   # custom conv: cnn's
+    (["--model", "cnn", "--optimizer", "adam"], {"optimizer": "adam", "lr": 1e-3}),
+    (["--model", "cnn", "--no-augment"], {"augment": False}),
+])
+def test_unset_train_options_follow_the_models_recipe(argv, expected):
+    from digitnet.cli import _fill_recipe, build_parser
+
+    args = build_parser().parse_args(["train", *argv])
+    _fill_recipe(args)
+    assert {k: getattr(args, k) for k in expected} == expected

@@ -16,7 +16,8 @@ from .errors import DigitnetError  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .modelfile import load_model, save_model  # noqa: E402
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: E402
-from .nn.layers import Dense, Dropout, Layer  # noqa: E402
+from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape  # noqa: E402
+from .nn.layers import BatchNorm, Dense, Dropout, Layer  # noqa: E402
 from .nn.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, softmax  # noqa: E402
 from .nn.network import Network  # noqa: E402
 from .nn.specs import build_network  # noqa: E402
@@ -25,10 +26,13 @@ from .report import write_report  # noqa: E402
 from .train import History, train  # noqa: E402
 
 __all__ = [
-    "Adam", "Dataset", "Dense", "DigitnetError", "Dropout", "History", "Layer", "LeakyReLU",
-    "Momentum", "Network", "ReLU", "SGD", "Sigmoid", "SigmoidBinaryCrossEntropy",
-    "SoftmaxCrossEntropy", "Tanh", "build_network", "gradcheck", "load_dataset", "load_model",
-    "save_model", "softmax", "train",
+    # layers and networks
+    "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "LeakyReLU",
+    "MaxPool2D", "Network", "ReLU", "Reshape", "Sigmoid", "SigmoidBinaryCrossEntropy",
+    "SoftmaxCrossEntropy", "Tanh", "build_network", "softmax",
+    # data, training, model files
+    "Adam", "Dataset", "DigitnetError", "History", "Momentum", "SGD", "gradcheck",
+    "load_dataset", "load_model", "save_model", "train",
     "Diagnosis", "Finding", "diagnose", "write_report",
     "prepare_image", "prepare_file", "predict_files", "read_number",
 ]

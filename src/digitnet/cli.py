@@ -20,7 +20,7 @@ from .errors import DigitnetError, SpecError, TrainingError
 from .modelfile import load_model, save_model
 from .nn.activations import ACTIVATIONS
 from .nn.init import INITIALIZERS
-from .nn.specs import PRESET_TRAINING, PRESETS, build_network
+from .nn.specs import PRESET_TRAINING, PRESETS, build_network, recipe_for
 from .optim import OPTIMIZERS, SCHEDULES
 from .train import DEFAULT_LR, History, train
 
@@ -55,8 +55,8 @@ def _emit_json(obj: dict[str, Any]) -> None:
 
 # --- train ------------------------------------------------------------------------------------
 def _fill_recipe(args: argparse.Namespace) -> None:
-    """Options left unset take the preset's own recipe (the mlp recipe for custom specs)."""
-    recipe = PRESET_TRAINING.get(args.model.strip().lower(), PRESET_TRAINING["mlp"])
+    """Options left unset take the model's recipe (see `recipe_for`)."""
+    recipe = recipe_for(args.model)
     if args.lr is None and args.optimizer not in (None, recipe["optimizer"]):
         args.lr = DEFAULT_LR[args.optimizer]  # another optimizer: its own usual rate
     for key, value in recipe.items():
@@ -317,7 +317,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import diagnose
 
     net, loaded = _model_or_spec(args)
-    recipe = PRESET_TRAINING.get(args.model.strip().lower(), PRESET_TRAINING["mlp"])
+    recipe = recipe_for(args.model)
     optimizer = args.optimizer or recipe["optimizer"]
     lr = args.lr if args.lr is not None else (
         recipe["lr"] if optimizer == recipe["optimizer"] else DEFAULT_LR[optimizer])
@@ -375,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     o = t.add_argument_group("training")
     o.description = ("Unset options follow the model's recipe: " + "; ".join(
         f"{name}: " + ", ".join(f"{k} {v}" for k, v in r.items())
-        for name, r in PRESET_TRAINING.items()) + " (custom specs use mlp's).")
+        for name, r in PRESET_TRAINING.items())
+        + " (custom specs: mlp's if dense, cnn's with convolutions).")
     o.add_argument("--epochs", type=int, default=None)
     o.add_argument("--batch-size", type=int, default=None)
     o.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS))

@@ -93,17 +93,17 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
           x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
           epochs: int = 10, batch_size: int = 128, optimizer: str = "adam",
           lr: float | None = None, schedule: str = "cosine", weight_decay: float = 0.0,
-          patience: int | None = None, seed: int = 0, augment: Augment | None = None,
+          patience: int | None = None, seed: int = 0, augment: Augment | bool | None = None,
           progress: bool = True) -> History:
     """Train ``net`` in place and return its History.
 
     ``x`` is either a Dataset (its train and validation splits are used) or an array of images
     (N, 784) with labels ``y`` (N,). ``patience``: stop when the validation loss has not improved
     for that many epochs, and keep the best weights. ``augment``: a random transform applied to
-    every training batch (e.g. ``Augment()``: small rotations, scalings and shifts). The same seed
-    gives the same weights, bit for
-    bit. If the loss becomes NaN or infinite, the weights of the last good epoch are restored and
-    TrainingError is raised (its ``history`` attribute holds what was done).
+    every training batch (``True`` or ``Augment()``: small rotations, scalings and shifts).
+    The same seed gives the same weights, bit for bit. If the loss becomes NaN or infinite, the
+    weights of the last good epoch are restored and TrainingError is raised (its ``history``
+    attribute holds what was done).
     """
     if hasattr(x, "x_train"):
         ds = x
@@ -124,6 +124,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         raise SpecError(f"epochs and batch size must be at least 1, got {epochs}, {batch_size}")
     if x_val is not None:
         x_val, y_val = net._check_input(x_val), np.asarray(y_val, dtype=np.int64)
+    augment = Augment() if augment is True else augment or None
     lr = DEFAULT_LR.get(optimizer, 1e-3) if lr is None else lr
     opt = make_optimizer(optimizer, net, lr, weight_decay)
     factor = get_schedule(schedule)

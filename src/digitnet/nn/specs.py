@@ -51,6 +51,17 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
             "batch_size": 128, "augment": True},
 }
 
+
+
+def recipe_for(spec: str) -> dict[str, Any]:
+    """The training recipe for a spec: a preset's own; for a custom spec, mlp's if it is dense
+    and cnn's if it has convolutions."""
+    name = spec.strip().lower()
+    if name in PRESET_TRAINING:
+        return PRESET_TRAINING[name]
+    return PRESET_TRAINING["mlp" if _is_dense_spec(name) else "cnn"]
+
+
 _HELP = ("write layer sizes joined by '-' (784-512-256-10), conv tokens (conv32, conv16k5v, bn, "
          f"pool2, drop0.25, ...: see `digitnet train --help`), or a preset ({', '.join(PRESETS)})")
 _CONV = re.compile(r"^conv(\d+)(?:k(\d+))?(?:s(\d+))?(v?)$")
