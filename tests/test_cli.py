@@ -94,6 +94,9 @@ def test_info_shows_shapes_range_and_label_counts(capsys):
     (["train", "--lr", "-1"], "learning rate"),
     (["evaluate", "missing.npz"], "no model file"),
     (["train", "--train-size", "-5"], "size"),
+    (["train", "--epochs", "2", "--warmup", "3"], "--warmup must be between 0 and --epochs"),
+    (["train", "--model", "conv8-pool64-10"], "already smaller"),
+    (["train", "--model", "conv8-pool2"], "must end with the number of classes"),
 ])
 def test_user_errors_print_one_line_and_exit_1(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -154,6 +157,8 @@ def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     (["--model", "conv8-pool2-10"], {"epochs": 15, "augment": True}),   # custom conv: cnn's
     (["--model", "cnn", "--optimizer", "adam"], {"optimizer": "adam", "lr": 1e-3}),
     (["--model", "cnn", "--no-augment"], {"augment": False}),
+    (["--model", "cnn"], {"warmup": 1, "lr": 0.05}),
+    (["--model", "mlp", "--warmup", "2"], {"warmup": 2}),
 ])
 def test_unset_train_options_follow_the_models_recipe(argv, expected):
     from digitnet.cli import _fill_recipe, build_parser

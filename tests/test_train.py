@@ -81,3 +81,14 @@ def test_binary_one_vs_rest(sample):
     pred = net.predict(sample.x_test)
     assert np.mean(pred == (sample.y_test == 7)) > 0.95  # 89.75% by always saying "not 7"
     assert pred.sum() > 0.5 * (sample.y_test == 7).sum()
+
+
+def test_warmup_ramps_the_learning_rate_up_linearly(sample):
+    x, y = sample.x_train[:512], sample.y_train[:512]   # 4 steps per epoch
+    net = dn.build_network("784-16-10")
+    hist = dn.train(net, x, y, epochs=4, batch_size=128, optimizer="sgd", lr=0.1,
+                    schedule="constant", warmup=2, progress=False)
+    # lr at each epoch's last step: (step + 1) / 8 of 0.1 during the 8 warmup steps, then 0.1
+    np.testing.assert_allclose(hist.lr, [0.05, 0.1, 0.1, 0.1])
+    with pytest.raises(dn.DigitnetError, match="warmup"):
+        dn.train(net, x, y, epochs=2, warmup=3, progress=False)

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .augment import Augment
 from .data import DATASET_NAMES, Dataset, load_dataset, write_submission
 from .errors import DigitnetError, SpecError, TrainingError
 from .modelfile import load_model, save_model
@@ -75,6 +74,9 @@ def _check_train_options(args: argparse.Namespace) -> None:
         raise SpecError(f"--dropout must be in [0, 1), got {args.dropout:g}")
     if args.weight_decay < 0:
         raise SpecError(f"--weight-decay must be >= 0, got {args.weight_decay:g}")
+    if not 0 <= args.warmup <= args.epochs:
+        raise SpecError(f"--warmup must be between 0 and --epochs ({args.epochs}), "
+                        f"got {args.warmup:g}")
     if args.patience is not None and args.patience < 1:
         raise SpecError("--patience must be at least 1")
 
@@ -106,7 +108,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     say(f"data: {ds.source or ds.name}: {len(ds.x_train):,} train, {len(ds.x_val):,} validation, "
         f"{len(ds.x_test):,} test images")
     say(f"model: {args.model} ({net.n_params:,} parameters), {args.optimizer} "
-        f"lr {args.lr:g} {args.schedule}, {args.epochs} epochs, batch {args.batch_size}"
+        f"lr {args.lr:g} {args.schedule}" + (f" (warmup {args.warmup:g})" if args.warmup else "")
+        + f", {args.epochs} epochs, batch {args.batch_size}"
         + (", augmented" if args.augment else ""))
     t0 = time.perf_counter()
     error: TrainingError | None = None
@@ -114,8 +117,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         hist = train(net, ds.x_train, y_train, x_val=ds.x_val if len(ds.x_val) else None,
                      y_val=y_val, epochs=args.epochs, batch_size=args.batch_size,
                      optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-                     weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
-                     augment=Augment() if args.augment else None,
+                     warmup=args.warmup, weight_decay=args.weight_decay,
+                     patience=args.patience, seed=args.seed, augment=bool(args.augment),
                      progress=not args.quiet)
     except TrainingError as e:
         error, hist = e, getattr(e, "history", History())
@@ -385,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
     o.add_argument("--schedule", default=None, choices=list(SCHEDULES),
                    help="learning-rate schedule over the run")
+    o.add_argument("--warmup", type=float, default=None, metavar="EPOCHS",
+                   help="ramp the learning rate up linearly over the first EPOCHS epochs")
     o.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random small rotations, scalings and shifts of training images")
     o.add_argument("--weight-decay", type=float, default=0.0, metavar="WD")

@@ -92,7 +92,8 @@ class _StopOnCtrlC:
 def train(net: Network, x: Any, y: np.ndarray | None = None, *,
           x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
           epochs: int = 10, batch_size: int = 128, optimizer: str = "adam",
-          lr: float | None = None, schedule: str = "cosine", weight_decay: float = 0.0,
+          lr: float | None = None, schedule: str = "cosine", warmup: float = 0.0,
+          weight_decay: float = 0.0,
           patience: int | None = None, seed: int = 0, augment: Augment | bool | None = None,
           progress: bool = True) -> History:
     """Train ``net`` in place and return its History.
@@ -101,6 +102,8 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     (N, 784) with labels ``y`` (N,). ``patience``: stop when the validation loss has not improved
     for that many epochs, and keep the best weights. ``augment``: a random transform applied to
     every training batch (``True`` or ``Augment()``: small rotations, scalings and shifts).
+    ``warmup``: epochs over which the learning rate ramps up linearly from 0 to the schedule's
+    rate (large first steps can kill ReLU units for good: a warmup lets them settle first).
     The same seed gives the same weights, bit for bit. If the loss becomes NaN or infinite, the
     weights of the last good epoch are restored and TrainingError is raised (its ``history``
     attribute holds what was done).
@@ -122,6 +125,9 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         )
     if epochs < 1 or batch_size < 1:
         raise SpecError(f"epochs and batch size must be at least 1, got {epochs}, {batch_size}")
+    if not 0 <= warmup <= epochs:
+        raise SpecError(f"warmup must be between 0 and the number of epochs ({epochs}), "
+                        f"got {warmup}")
     if x_val is not None:
         x_val, y_val = net._check_input(x_val), np.asarray(y_val, dtype=np.int64)
     augment = Augment() if augment is True else augment or None
@@ -132,6 +138,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     n = len(x)
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * steps_per_epoch
+    warmup_steps = warmup * steps_per_epoch
     hist = History()
     good_weights = net.get_weights()
     best_loss, best_weights = math.inf, None
@@ -151,6 +158,8 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                 if augment is not None:
                     xb = augment(xb, rng)
                 opt.lr = lr * factor(step / total_steps)
+                if step < warmup_steps:
+                    opt.lr *= (step + 1) / warmup_steps
                 with np.errstate(over="ignore", invalid="ignore"):  # NaN is checked below
                     loss, Z = net.train_step(xb, yb)
                 if not math.isfinite(loss):

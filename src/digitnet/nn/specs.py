@@ -37,18 +37,18 @@ from .network import Network
 PRESETS: dict[str, tuple[str, float]] = {
     "mlp": ("784-512-256-10", 0.2),
     "lenet5": ("conv6k5-pool2-conv16k5v-pool2-120-84-10", 0.0),
-    "cnn": ("conv32-pool2-conv64-bn-pool2-256-drop0.3-10", 0.0),
+    "cnn": ("conv32-pool2-conv64-bn-pool2-256-drop0.15-10", 0.0),
 }
 
 #: each preset's own training recipe: what `digitnet train --model NAME` uses unless told
 #: otherwise (measured on full MNIST: see README "Recipes")
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
     "mlp": {"epochs": 40, "optimizer": "momentum", "lr": 0.1, "schedule": "cosine",
-            "batch_size": 128, "augment": False},
+            "warmup": 0, "batch_size": 128, "augment": False},
     "lenet5": {"epochs": 20, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
-               "batch_size": 128, "augment": False},
+               "warmup": 0, "batch_size": 128, "augment": False},
     "cnn": {"epochs": 15, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
-            "batch_size": 128, "augment": True},
+            "warmup": 1, "batch_size": 128, "augment": True},
 }
 
 
