@@ -13,11 +13,16 @@ def images(*shape, seed=0):
 
 
 @pytest.mark.parametrize("layer, X", [
+    # dX per kernel offset (channels widen, or stride > 1)
     (Conv2D(3, 4, kernel=3, padding="same"), images(2, 6, 5, 3)),
     (Conv2D(2, 3, kernel=3, padding="valid"), images(2, 6, 6, 2)),
     (Conv2D(2, 3, kernel=5, padding=2), images(2, 7, 6, 2)),
     (Conv2D(2, 3, kernel=3, stride=2, padding=1), images(2, 7, 7, 2)),
     (Conv2D(1, 2, kernel=2, stride=2, padding="valid"), images(3, 4, 4, 1)),
+    # dX as a convolution of dZ with the flipped kernel (stride 1, channels do not widen)
+    (Conv2D(4, 3, kernel=3, padding="same"), images(2, 6, 5, 4)),
+    (Conv2D(3, 3, kernel=3, padding="valid"), images(2, 6, 6, 3)),
+    (Conv2D(3, 2, kernel=5, padding=2), images(2, 7, 6, 3)),
     (MaxPool2D(2), images(2, 6, 6, 3)),
     (MaxPool2D(2), images(2, 7, 5, 2)),            # odd sizes: last row/column dropped
     (AvgPool2D(2), images(2, 6, 6, 3)),

@@ -31,9 +31,11 @@ class Conv2D(Layer):
                computed as one matmul: cols (N*Ho*Wo, k*k*C) @ W.reshape(k*k*C, O), where each row
                of cols is one k x k x C window of Xp ("im2col", a strided view copied once)
     Backward:  dW = cols.T @ dZ      db = sum over N, Ho, Wo of dZ
-               dX = the convolution of dZ (padded by k-1-p) with W flipped in space and with
-               in/out channels swapped (stride 1); for stride > 1, dcols = dZ @ W.T and each
-               window's gradient is added back where it came from ("col2im")
+               dX, two ways to the same sum, picked by which moves less memory:
+               - C >= O, stride 1: the convolution of dZ (padded by k-1-p) with W flipped in
+                 space and its channels swapped (im2col of dZ, one matmul);
+               - otherwise, per kernel offset (i, j): dX[:, y*s + i, x*s + j] += dZ @ W[i, j].T
+                 (k*k small matmuls, each added back where its windows came from: "col2im")
     ``padding``: "same" (output as large as the input, for stride 1), "valid" (none), or pixels.
     """
 
@@ -74,6 +76,12 @@ class Conv2D(Layer):
             buf = self._buffers[name] = np.zeros(shape, dtype)
         return buf
 
+    def _ones(self, n: int, dtype: Any) -> np.ndarray:
+        ones = self._buffer("ones", (n,), dtype)
+        if not ones[0]:
+            ones.fill(1)
+        return ones
+
     def _im2col(self, X: np.ndarray, k: int, s: int, p: int, tag: str) -> np.ndarray:
         """(N, H, W, C) -> (N*Ho*Wo, k*k*C): every k x k window of X zero-padded by p, one per
         row, ordered (i, j, c) like W.reshape(k*k*C, O). Reuses buffers between batches."""
@@ -112,20 +120,27 @@ class Conv2D(Layer):
         Ho, Wo = dZ.shape[1], dZ.shape[2]
         dZ2 = dZ.reshape(-1, Co)
         np.matmul(self.cols.T, dZ2, out=self.grads["W"].reshape(k * k * C, Co))
-        np.sum(dZ2, axis=0, out=self.grads["b"])
+        # db = the column sums of dZ, as ones @ dZ: ~10x faster here than dZ2.sum(axis=0) for
+        # LeNet's (100352, 6), whose reduction runs over short rows
+        np.matmul(self._ones(len(dZ2), dZ2.dtype), dZ2, out=self.grads["b"])
         if not self.needs_input_grad:
             return None
-        if s == 1 and p <= k - 1:
+        W = self.params["W"]
+        if s == 1 and p <= k - 1 and C >= Co:
             # dX is itself a convolution: of dZ, padded by k-1-p, with W flipped in space and
-            # its channels swapped. 3x faster here than scattering the windows' gradients back.
-            Wf = self.params["W"][::-1, ::-1].transpose(0, 1, 3, 2).reshape(k * k * Co, C)
+            # its channels swapped. Its im2col copies N*H*W*k*k*O values: the cheaper way when
+            # the layer does not widen the channels (28x28, 32 -> 32, 3x3: ~2x faster here).
+            Wf = W[::-1, ::-1].transpose(0, 1, 3, 2).reshape(k * k * Co, C)
             dX = self._im2col(dZ, k, 1, k - 1 - p, "dz") @ Wf
             return dX.reshape(N, H, W_, C)
-        dcols = (dZ2 @ self.params["W"].reshape(k * k * C, Co).T).reshape(N, Ho, Wo, k, k, C)
+        # per kernel offset: k*k passes over N*Ho*Wo*C values, fewer when C < O (LeNet-5's
+        # 6 -> 16 5x5: ~3x faster here than the convolution above); also any stride or padding
         dXp = np.zeros((N, H + 2 * p, W_ + 2 * p, C), dZ.dtype)
-        for i in range(k):  # a loop over the k*k kernel offsets, each a whole-batch strided add
+        D = self._buffer("dxij", (N * Ho * Wo, C), dZ.dtype)
+        for i in range(k):  # a loop over the k*k kernel offsets, each a whole-batch matmul + add
             for j in range(k):
-                dXp[:, i:i + s * Ho:s, j:j + s * Wo:s, :] += dcols[:, :, :, i, j, :]
+                np.matmul(dZ2, W[i, j].T, out=D)
+                dXp[:, i:i + s * Ho:s, j:j + s * Wo:s, :] += D.reshape(N, Ho, Wo, C)
         return dXp[:, p:p + H, p:p + W_, :] if p else dXp
 
     def config(self) -> dict[str, Any]:
@@ -156,7 +171,13 @@ class MaxPool2D(Layer):
         if Ho < 1 or Wo < 1:
             raise SpecError(f"MaxPool2D({k}) needs images of at least {k}x{k}, got {H}x{W}")
         Xb = X[:, :Ho * k, :Wo * k, :].reshape(N, Ho, k, Wo, k, C)
-        A = Xb.max(axis=(2, 4))
+        # the max of k*k strided views, pairwise: ~3x faster here than Xb.max(axis=(2, 4)),
+        # whose reduction runs over short inner loops of C values
+        A = Xb[:, :, 0, :, 0, :].copy()
+        for i in range(k):
+            for j in range(k):
+                if i or j:
+                    np.maximum(A, Xb[:, :, i, :, j, :], out=A)
         self.mask = Xb == A[:, :, None, :, None, :]
         self.x_shape = X.shape
         return A
