@@ -79,3 +79,21 @@ def test_conv_network_gradcheck_and_model_file_round_trip(tmp_path):
     np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
     np.testing.assert_array_equal(back.layers[2].state["running_var"],
                                   net.layers[2].state["running_var"])
+
+
+def test_spec_pools_before_the_activation_and_that_changes_nothing():
+    """Max pooling commutes with a monotonic activation: the spec builder puts the ReLU after
+    the pool (4x fewer values); outputs and gradients equal those of conv-relu-pool."""
+    net = dn.build_network("conv4-pool2-6", seed=1, dtype=np.float64)
+    assert [type(layer).__name__ for layer in net.layers] == [
+        "Reshape", "Conv2D", "MaxPool2D", "ReLU", "Flatten", "Dense"]
+    conv, dense = net.layers[1], net.layers[5]
+    ref = dn.Network([Reshape(28, 28, 1), conv, dn.ReLU(), MaxPool2D(2), Flatten(), dense],
+                     dtype=np.float64)
+    X, y = images(5, 784), np.arange(5)
+    loss_a, Z_a = net.train_step(X, y)
+    grads_a = [g.copy() for _, _, g in net.parameters()]
+    loss_b, Z_b = ref.train_step(X, y)
+    np.testing.assert_allclose(Z_a, Z_b, rtol=1e-12)
+    for ga, (_, _, gb) in zip(grads_a, ref.parameters(), strict=True):
+        np.testing.assert_allclose(ga, gb, rtol=1e-10, atol=1e-14)

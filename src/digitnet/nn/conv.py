@@ -93,11 +93,18 @@ class Conv2D(Layer):
             Xp[:, p:p + H, p:p + W_, :] = X
         else:
             Xp = np.ascontiguousarray(X)
-        sN, sH, sW, sC = Xp.strides
-        windows = as_strided(Xp, (N, Ho, Wo, k, k, C), (sN, sH * s, sW * s, sH, sW, sC),
-                             writeable=False)
         cols = self._buffer(tag + "cols", (N, Ho, Wo, k, k, C), X.dtype)
-        np.copyto(cols, windows)
+        if C == 1:
+            # one channel: copying offset by offset moves whole image rows at a time, ~3x
+            # faster here for 3x3 windows than copying each window's few values
+            for i in range(k):
+                for j in range(k):
+                    cols[:, :, :, i, j, :] = Xp[:, i:i + s * Ho:s, j:j + s * Wo:s, :]
+        else:
+            sN, sH, sW, sC = Xp.strides
+            windows = as_strided(Xp, (N, Ho, Wo, k, k, C), (sN, sH * s, sW * s, sH, sW, sC),
+                                 writeable=False)
+            np.copyto(cols, windows)
         return cols.reshape(N * Ho * Wo, k * k * C)
 
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:

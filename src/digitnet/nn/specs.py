@@ -144,6 +144,17 @@ def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[
     def act() -> None:
         layers.append(ACTIVATIONS[activation]())
 
+    deferred = False  # an activation moved after the max pool that follows it
+
+    def act_before(nxt: str) -> None:
+        # every activation here is monotonic, so max-pooling commutes with it:
+        # pool(act(Z)) == act(pool(Z)), and after the pool it runs on size^2 times fewer values
+        nonlocal deferred
+        if re.fullmatch(r"(max)?pool\d+", nxt):
+            deferred = True
+        else:
+            act()
+
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         last = i == len(tokens) - 1
@@ -162,14 +173,17 @@ def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[
             if h < 1 or w < 1:
                 raise SpecError(f"{tok!r} in {spec!r}: the image is too small for this kernel")
             if nxt != "bn":
-                act()
+                act_before(nxt)
         elif tok == "bn":
             prev = layers[-1]
             n = prev.c_out if isinstance(prev, Conv2D) else getattr(prev, "n_out", None)
             if n is None:
                 raise SpecError(f"'bn' must follow a conv or dense token in {spec!r}")
             layers.append(BatchNorm(n))
-            act()
+            if isinstance(prev, Conv2D):
+                act_before(nxt)
+            else:
+                act()
         elif (pm := re.fullmatch(r"(max|avg)?pool(\d+)", tok)) or tok == "gap":
             size = 0 if tok == "gap" else int(pm.group(2))
             if flat is not None:
@@ -179,6 +193,9 @@ def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[
             h, w = (1, 1) if size == 0 else (h // size, w // size)
             if h < 1 or w < 1:
                 raise SpecError(f"{tok!r} in {spec!r}: the image is already smaller than that")
+            if deferred:
+                act()
+                deferred = False
         elif (dm := re.fullmatch(r"drop(?:out)?(0?\.\d+)", tok)):
             layers.append(Dropout(float(dm.group(1))))
         elif tok.isdigit():
