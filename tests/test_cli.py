@@ -152,7 +152,7 @@ def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
 
 @pytest.mark.parametrize("argv, expected", [
     (["--model", "cnn"], {"epochs": 15, "optimizer": "momentum", "augment": True}),
-    (["--model", "lenet5", "--epochs", "3"], {"epochs": 3, "augment": False}),
+    (["--model", "lenet5", "--epochs", "3"], {"epochs": 3, "augment": True}),
     (["--model", "784-64-10"], {"epochs": 40, "lr": 0.1, "augment": False}),
     (["--model", "conv8-pool2-10"], {"epochs": 15, "augment": True}),   # custom conv: cnn's
     (["--model", "cnn", "--optimizer", "adam"], {"optimizer": "adam", "lr": 1e-3}),

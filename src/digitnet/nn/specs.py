@@ -46,7 +46,7 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
     "mlp": {"epochs": 40, "optimizer": "momentum", "lr": 0.1, "schedule": "cosine",
             "warmup": 0, "batch_size": 128, "augment": False},
     "lenet5": {"epochs": 20, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
-               "warmup": 0, "batch_size": 128, "augment": False},
+               "warmup": 1, "batch_size": 128, "augment": True},
     "cnn": {"epochs": 15, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
             "warmup": 1, "batch_size": 128, "augment": True},
 }
