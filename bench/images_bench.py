@@ -24,42 +24,8 @@ from PIL import Image
 
 import digitnet as dn
 from digitnet.data.images import prepare_file
+from digitnet.data.synthetic import number_image, paste_digit
 from digitnet.read import read_number
-
-
-def paste(x: np.ndarray, rng: np.random.Generator, side: int = 100) -> np.ndarray:
-    """A (28, 28) digit in [0, 1] scaled 1-3.4x and pasted at a random place into a (side, side)
-    uint8 image with random background and ink levels, noise (sd 0.02) and polarity."""
-    n = int(round(28 * rng.uniform(1.0, 3.4)))
-    big = np.asarray(Image.fromarray(x).resize((n, n), Image.Resampling.BILINEAR))
-    canvas = np.zeros((side, side), np.float32)
-    r, c = rng.integers(0, side - n + 1, 2)
-    canvas[r:r + n, c:c + n] = np.clip(big, 0, 1)
-    bg, fg = rng.uniform(0, 0.3), rng.uniform(0.7, 1.0)
-    img = bg + (fg - bg) * canvas + rng.normal(0, 0.02, canvas.shape)
-    if rng.random() < 0.5:
-        img = 1 - img
-    return np.uint8(np.clip(img, 0, 1) * 255)
-
-
-def number_image(digits: list[np.ndarray], gap: int, scale: int = 3, margin: int = 40,
-                 invert: bool = True) -> np.ndarray:
-    """Digits side by side, each cropped to its ink columns, ``gap`` px apart (< 0: overlap)."""
-    parts = []
-    for x in digits:
-        big = np.clip(np.asarray(Image.fromarray(x).resize((28 * scale, 28 * scale),
-                                                           Image.Resampling.BILINEAR)), 0, 1)
-        cols = np.flatnonzero(big.max(axis=0) > 0.05)
-        parts.append(big[:, cols[0]:cols[-1] + 1])
-    h = 28 * scale
-    img = np.zeros((h + 2 * margin, sum(p.shape[1] for p in parts) + gap * (len(parts) - 1)
-                    + 2 * margin), np.float32)
-    x0 = margin
-    for p in parts:
-        img[margin:margin + h, x0:x0 + p.shape[1]] = np.maximum(
-            img[margin:margin + h, x0:x0 + p.shape[1]], p)
-        x0 += p.shape[1] + gap
-    return np.uint8(255 * ((1 - img) if invert else img))
 
 
 def main() -> None:
@@ -88,7 +54,7 @@ def main() -> None:
         paths = []
         for i, x in enumerate(X):
             paths.append(Path(tmp) / f"{i}.png")
-            Image.fromarray(paste(x, rng)).save(paths[-1])
+            Image.fromarray(paste_digit(x, rng)).save(paths[-1])
         t0 = time.perf_counter()
         prepared = np.stack([prepare_file(p) for p in paths])
         per_image = (time.perf_counter() - t0) / len(paths)

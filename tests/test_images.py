@@ -5,6 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitnet.data import images as im
+from digitnet.data.synthetic import paste_digit
 from digitnet.errors import ImageError
 
 
@@ -179,21 +180,6 @@ def test_side_by_side_shows_the_original_and_the_input(reference):
 
 
 # --- MNIST digits pasted into larger images: the file pipeline keeps the accuracy ----------
-def paste(x, rng, side=100):
-    """A (28, 28) MNIST digit scaled 1-3.4x, pasted at a random place into a (side, side) uint8
-    image with random background and ink levels, noise and polarity."""
-    n = int(round(28 * rng.uniform(1.0, 3.4)))
-    big = np.asarray(Image.fromarray(x).resize((n, n), Image.Resampling.BILINEAR))
-    canvas = np.zeros((side, side), np.float32)
-    r, c = rng.integers(0, side - n + 1, 2)
-    canvas[r:r + n, c:c + n] = np.clip(big, 0, 1)
-    bg, fg = rng.uniform(0, 0.3), rng.uniform(0.7, 1.0)
-    img = bg + (fg - bg) * canvas + rng.normal(0, 0.02, canvas.shape)
-    if rng.random() < 0.5:
-        img = 1 - img
-    return np.uint8(np.clip(img, 0, 1) * 255)
-
-
 @pytest.fixture(scope="module")
 def net(digits_net):
     return digits_net
@@ -206,7 +192,7 @@ def test_pasted_mnist_digits_are_read_as_well_as_the_originals(net, sample, tmp_
     prepared = []
     for i, x in enumerate(X):
         path = tmp_path / f"{i}.png"
-        Image.fromarray(paste(x, rng)).save(path)
+        Image.fromarray(paste_digit(x, rng)).save(path)
         prepared.append(im.prepare_file(path))
     plain = np.mean(net.predict(X) == y)
     pasted = np.mean(net.predict(np.stack(prepared)) == y)

@@ -9,6 +9,7 @@ from scipy import ndimage
 
 import digitnet as dn
 from digitnet.cli import main
+from digitnet.data.synthetic import enlarge, number_image
 from digitnet.errors import ImageError
 from digitnet.read import predict_files, read_number, segment
 
@@ -29,31 +30,6 @@ def sure(net, sample):
     p = net.predict_proba(sample.x_test)
     ok = (p.argmax(1) == sample.y_test) & (p.max(1) > 0.95)
     return {d: np.flatnonzero(ok & (sample.y_test == d)) for d in range(10)}
-
-
-def enlarge(x, scale=3):
-    """(28, 28) in [0, 1] -> (28 s, 28 s), bilinear."""
-    n = 28 * scale
-    return np.clip(np.asarray(Image.fromarray(x).resize((n, n), Image.Resampling.BILINEAR)), 0, 1)
-
-
-def number_image(digits, gap=12, margin=40, scale=3, invert=True):
-    """MNIST digits side by side (each cropped to its ink columns), ``gap`` pixels apart
-    (negative: overlapping), with margins; dark ink on white paper when ``invert``."""
-    parts = []
-    for x in digits:
-        big = enlarge(x, scale)
-        cols = np.flatnonzero(big.max(axis=0) > 0.05)
-        parts.append(big[:, cols[0]:cols[-1] + 1])
-    h = 28 * scale
-    width = sum(p.shape[1] for p in parts) + gap * (len(parts) - 1) + 2 * margin
-    img = np.zeros((h + 2 * margin, width), np.float32)
-    x0 = margin
-    for p in parts:
-        img[margin:margin + h, x0:x0 + p.shape[1]] = np.maximum(
-            img[margin:margin + h, x0:x0 + p.shape[1]], p)
-        x0 += p.shape[1] + gap
-    return np.uint8(255 * ((1 - img) if invert else img))
 
 
 def pick(sure, sample, number, k=0):
