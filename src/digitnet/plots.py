@@ -60,6 +60,18 @@ def _names(class_names: Sequence[str] | None, n: int) -> list[str]:
     return [str(c) for c in class_names]
 
 
+def _labels_and_predictions(y_true: np.ndarray, y_pred: np.ndarray,
+                            class_names: Sequence[str] | None
+                            ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Checked int64 label and prediction arrays, and one name per class."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape or not len(y_true):
+        raise ValueError(f"need as many predictions as labels, got {y_pred.shape} and "
+                         f"{y_true.shape}")
+    k = len(class_names) if class_names is not None else int(max(y_true.max(), y_pred.max())) + 1
+    return y_true, y_pred, _names(class_names, k)
+
+
 def _images(x: np.ndarray) -> np.ndarray:
     """Images as (N, H, W): from rows of pixels (N, 784), (N, 28, 28) or NHWC (N, 28, 28, 1)."""
     x = np.asarray(x)
@@ -235,12 +247,8 @@ def digit_probabilities(image: np.ndarray, probabilities: np.ndarray, label: int
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray,
                      class_names: Sequence[str] | None = None) -> Figure:
     """Counts of (true class, predicted class): the diagonal is right, the rest are mistakes."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    if y_true.shape != y_pred.shape or not len(y_true):
-        raise ValueError(f"need as many predictions as labels, got {y_pred.shape} and "
-                         f"{y_true.shape}")
-    k = len(class_names) if class_names is not None else int(max(y_true.max(), y_pred.max())) + 1
-    names = _names(class_names, k)
+    y_true, y_pred, names = _labels_and_predictions(y_true, y_pred, class_names)
+    k = len(names)
     counts = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
     fig = new_figure(1.0 + 0.5 * k, 0.6 + 0.45 * k)
     ax = fig.subplots()
@@ -296,12 +304,8 @@ def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray,
                        class_names: Sequence[str] | None = None) -> Figure:
     """One bar per class: the share of its images predicted right; a dashed line at the overall
     accuracy."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    if y_true.shape != y_pred.shape or not len(y_true):
-        raise ValueError(f"need as many predictions as labels, got {y_pred.shape} and "
-                         f"{y_true.shape}")
-    k = len(class_names) if class_names is not None else int(max(y_true.max(), y_pred.max())) + 1
-    names = _names(class_names, k)
+    y_true, y_pred, names = _labels_and_predictions(y_true, y_pred, class_names)
+    k = len(names)
     total = np.bincount(y_true, minlength=k)
     right = np.bincount(y_true[y_true == y_pred], minlength=k)
     acc = np.divide(right, total, out=np.zeros(k), where=total > 0)
