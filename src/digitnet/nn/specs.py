@@ -180,10 +180,7 @@ def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[
             if n is None:
                 raise SpecError(f"'bn' must follow a conv or dense token in {spec!r}")
             layers.append(BatchNorm(n))
-            if isinstance(prev, Conv2D):
-                act_before(nxt)
-            else:
-                act()
+            act_before(nxt)  # (a pool after a dense layer is refused when its token is read)
         elif (pm := re.fullmatch(r"(max|avg)?pool(\d+)", tok)) or tok == "gap":
             size = 0 if tok == "gap" else int(pm.group(2))
             if flat is not None:
