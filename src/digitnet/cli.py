@@ -20,8 +20,8 @@ from .modelfile import load_model, save_model
 from .nn.activations import ACTIVATIONS
 from .nn.init import INITIALIZERS
 from .nn.specs import PRESET_TRAINING, PRESETS, build_network, recipe_for
-from .optim import OPTIMIZERS, SCHEDULES
-from .train import DEFAULT_LR, History, train
+from .optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
+from .train import History, train
 
 
 # --- shared options ---------------------------------------------------------------------------

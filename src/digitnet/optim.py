@@ -123,6 +123,18 @@ class Adam(Optimizer):
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
 
+#: learning rates that work for each optimizer with the default networks
+DEFAULT_LR: dict[str, float] = {"sgd": 0.1, "momentum": 0.1, "adam": 1e-3}
+
+
+def default_lr(optimizer: str, lr: float | None = None) -> float:
+    """``lr`` if given, else the usual learning rate of ``optimizer`` (the one rule for it)."""
+    if lr is not None:
+        return lr
+    if optimizer not in DEFAULT_LR:
+        raise SpecError(f"unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
+    return DEFAULT_LR[optimizer]
+
 
 def make_optimizer(name: str, net: Network, lr: float, weight_decay: float = 0.0) -> Optimizer:
     if name not in OPTIMIZERS:

@@ -29,7 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .doctor import ACTIVATION_TYPES, forward_trace
+from .nn.probe import ACTIVATION_TYPES, forward_trace
 from .train import History
 
 RIGHT, WRONG = "#1a7f37", "#cf222e"  # green and red, also readable for most colour-blind eyes

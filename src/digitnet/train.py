@@ -25,10 +25,7 @@ from tqdm.auto import tqdm
 from .augment import Augment
 from .errors import SpecError, TrainingError
 from .nn.network import Network
-from .optim import get_schedule, make_optimizer
-
-#: learning rates that work for each optimizer with the default networks
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "adam": 1e-3}
+from .optim import default_lr, get_schedule, make_optimizer
 
 
 @dataclass
@@ -115,7 +112,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
             x_val, y_val = ds.x_val, ds.y_val
     if y is None:
         raise SpecError("train() needs labels: pass train(net, x, y) or a Dataset")
-    x = net._check_input(x)
+    x = net.check_input(x)
     y = np.asarray(y, dtype=np.int64)
     if len(x) != len(y) or len(x) == 0:
         raise SpecError(f"training needs as many labels as images, got {len(x)} and {len(y)}")
@@ -129,9 +126,9 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         raise SpecError(f"warmup must be between 0 and the number of epochs ({epochs}), "
                         f"got {warmup}")
     if x_val is not None:
-        x_val, y_val = net._check_input(x_val), np.asarray(y_val, dtype=np.int64)
+        x_val, y_val = net.check_input(x_val), np.asarray(y_val, dtype=np.int64)
     augment = Augment() if augment is True else augment or None
-    lr = DEFAULT_LR.get(optimizer, 1e-3) if lr is None else lr
+    lr = default_lr(optimizer, lr)
     opt = make_optimizer(optimizer, net, lr, weight_decay)
     factor = get_schedule(schedule)
     rng = np.random.default_rng(seed)

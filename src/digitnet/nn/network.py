@@ -131,7 +131,9 @@ class Network:
         return loss, Z
 
     # --- use ------------------------------------------------------------------------------
-    def _check_input(self, X: np.ndarray) -> np.ndarray:
+    def check_input(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as an (N, n_inputs) array of the network's dtype, or a SpecError saying what to
+        change."""
         X = np.asarray(X)
         if X.ndim >= 2 and X.ndim != 2:
             X = X.reshape(len(X), -1)
@@ -144,7 +146,7 @@ class Network:
 
     def predict_proba(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Class probabilities, (N, n_classes); each row sums to 1."""
-        X = self._check_input(X)
+        X = self.check_input(X)
         out = [self.loss.probabilities(self.forward(X[i:i + batch_size]))
                for i in range(0, len(X), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.n_classes), self.dtype)
@@ -155,7 +157,7 @@ class Network:
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 500) -> tuple[float, float]:
         """(mean loss, accuracy) on a labelled set, without touching the gradients."""
-        X = self._check_input(X)
+        X = self.check_input(X)
         total, correct = 0.0, 0
         for i in range(0, len(X), batch_size):
             Z = self.forward(X[i:i + batch_size])
