@@ -316,9 +316,40 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0 if res.ok else 1
 
 
+def _binds(pairs: list[str] | None) -> dict[str, str]:
+    """--bind forward=my_forward --bind backward=my_backprop -> {"forward": "my_forward", ...}"""
+    from .doctor.learner import ROLE_NAMES
+
+    out = {}
+    for pair in pairs or []:
+        role, _, name = pair.partition("=")
+        if role not in ROLE_NAMES or not name.isidentifier():
+            raise SpecError(f"--bind {pair}: write ROLE=FUNCTION with ROLE one of "
+                            f"{', '.join(ROLE_NAMES)}, e.g. --bind forward=my_forward")
+        out[role] = name
+    return out
+
+
+def cmd_doctor_code(args: argparse.Namespace) -> int:
+    from .doctor import check_code
+
+    steps = 300 if args.steps is None else args.steps
+    d = check_code(args.code, steps=steps, batch_size=args.batch_size or 64, lr=args.lr,
+                   pixels=args.pixels, seed=args.seed, **_binds(args.bind))
+    if args.json:
+        _emit_json(d.as_dict())
+    else:
+        print(d)
+    return 0 if d.ok else 1
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import diagnose
 
+    if args.code:
+        return cmd_doctor_code(args)
+    if args.bind:
+        raise SpecError("--bind names the functions of your own code: use it with --code FILE")
     net, loaded = _model_or_spec(args)
     recipe = recipe_for(args.model)
     optimizer = args.optimizer or recipe["optimizer"]
@@ -480,14 +511,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="last line: one JSON object")
     g.set_defaults(func=cmd_gradcheck)
 
+    from .doctor.findings import FINDINGS
+
     d = sub.add_parser("doctor", help="why is my network not learning? diagnoses in plain words",
                        description="Train a network briefly (or inspect a model file), measure "
                                    "activations and gradients layer by layer, and explain what "
-                                   "is wrong, with the numbers and a fix to try. Finding ids: "
-                                   "unscaled_input, bad_labels, bad_softmax, diverging, "
-                                   "not_learning, collapsed_predictions, vanishing_activations, "
-                                   "exploding_activations, dead_relu, vanishing_gradients, "
-                                   "exploding_gradients. Exit status 1 when it finds something.")
+                                   "is wrong, with the numbers and a fix to try. With --code: "
+                                   "the same for your own NumPy network in a .py or .ipynb "
+                                   "file, after comparing its forward pass, gradients and cost "
+                                   "with the formulas. Finding ids: " + ", ".join(FINDINGS)
+                                   + ". Exit status 1 when it finds something.")
+    dc = d.add_argument_group("your own code")
+    dc.add_argument("--code", metavar="FILE",
+                    help="a .py or .ipynb file with your network in NumPy (init_params, "
+                         "forward_prop, backward_prop, update_params, ... in the notebooks' "
+                         "layout); only its imports, functions and constants are run")
+    dc.add_argument("--bind", action="append", metavar="ROLE=NAME",
+                    help="which of your functions plays a role the doctor cannot tell by its "
+                         "name: init, forward, backward, update or cost (repeatable)")
+    dc.add_argument("--pixels", default="auto", choices=["auto", "01", "255"],
+                    help="the pixels your code expects: auto (divided by 255 if your code does "
+                         "so anywhere), 01 or 255")
     _add_data_options(d)
     dm = d.add_argument_group("model")
     dm.add_argument("--model", default="mlp", metavar="SPEC",

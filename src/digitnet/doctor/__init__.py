@@ -18,11 +18,16 @@ What ``diagnose`` does, in order:
    into a Finding, one small rule per finding (``rules.py``).
 
 A healthy network (e.g. ``build_network("mlp")`` on the sample) gives no findings.
+
+``check_code`` (``code.py``) does the same for a learner's own NumPy code, a .py file, a
+notebook or the functions themselves, and first compares its forward pass, gradients and cost
+with the formulas.
 """
 
 from .checks import check_inputs, check_probabilities
+from .code import CodeDiagnosis, check_code
 from .diagnose import PROBE_SIZE, diagnose
 from .findings import FINDINGS, Advice, Diagnosis, Finding, Thresholds
 
-__all__ = ["FINDINGS", "PROBE_SIZE", "Advice", "Diagnosis", "Finding", "Thresholds",
-           "check_inputs", "check_probabilities", "diagnose"]
+__all__ = ["FINDINGS", "PROBE_SIZE", "Advice", "CodeDiagnosis", "Diagnosis", "Finding",
+           "Thresholds", "check_code", "check_inputs", "check_probabilities", "diagnose"]

@@ -11,9 +11,18 @@ import numpy as np
 
 #: Every finding the doctor can report, in the order it reports them (causes before symptoms).
 FINDINGS: dict[str, str] = {
+    "syntax_error": "the learner's file is not valid Python (line and text given)",
+    "cannot_bind": "the doctor could not find or call the learner's network functions",
+    "code_error": "one of the learner's functions raised an error on a real batch",
+    "wrong_init": "the initial weights cannot learn: NaN, or every unit of a layer the same",
     "unscaled_input": "input pixels outside [0, 1]: the images were not divided by 255",
     "bad_labels": "labels that are not class numbers 0..C-1 (one-hot rows, 1..10, fractions)",
     "bad_softmax": "the probabilities of one image do not sum to 1 (softmax over the wrong axis)",
+    "wrong_forward": "a forward-pass array (Z or A) differs from what its formula gives",
+    "wrong_gradient": "a gradient (dW, db) differs from the true gradient of the cost",
+    "global_batch_size": "the backward pass divides by a global m, not the batch's size",
+    "wrong_cost": "the cost function does not compute the cross-entropy",
+    "wrong_update": "the update function does not compute W - alpha * dW",
     "diverging": "the loss became NaN/infinite or jumped far above its start: learning rate too "
                  "high",
     "not_learning": "the loss did not go down during the brief training",
