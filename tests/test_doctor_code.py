@@ -330,9 +330,9 @@ def test_broken_code_gets_one_clear_finding(tmp_path, name, text, fid, words):
 
 
 def test_endless_loops_and_slow_constants_are_cut_short(tmp_path, monkeypatch):
-    from digitnet.doctor import learner, source
+    from digitnet.doctor.code import binding, source
 
-    monkeypatch.setattr(learner, "CALL_SECONDS", 0.5)
+    monkeypatch.setattr(binding, "CALL_SECONDS", 0.5)
     monkeypatch.setattr(source, "STATEMENT_SECONDS", 0.5)
     path = tmp_path / "loop.py"
     path.write_text("big = 7 ** 10 ** 8\n"

@@ -318,7 +318,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 def _binds(pairs: list[str] | None) -> dict[str, str]:
     """--bind forward=my_forward --bind backward=my_backprop -> {"forward": "my_forward", ...}"""
-    from .doctor.learner import ROLE_NAMES
+    from .doctor.code.binding import ROLE_NAMES
 
     out = {}
     for pair in pairs or []:

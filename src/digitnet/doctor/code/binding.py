@@ -21,7 +21,6 @@ import contextlib
 import copy
 import inspect
 import io
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,70 +90,6 @@ class LearnerCodeError(Exception):
     def __init__(self, role: str, name: str, error: BaseException, where: str) -> None:
         super().__init__(f"{name}() raised {type(error).__name__}: {error}")
         self.role, self.name, self.error, self.where = role, name, error, where
-
-
-# --- the architecture, read off the weights ----------------------------------------------------
-PARAM = re.compile(r"^([WwBb])_?\[?(\d+)\]?$")
-
-
-@dataclass
-class Architecture:
-    """What the weights say: L layers of sizes n0 (784) .. nL, in which layout."""
-
-    W: list[str]                 # the learner's name of W1 .. WL
-    b: list[str | None]          # ... of b1 .. bL (None: folded into W, or no bias)
-    sizes: list[int]             # n0, n1, ..., nL
-    columns: bool = True         # the notebooks' layout: W (n_out, n_in), X (n_in, m)
-    folded: bool = False         # bias as an extra input of ones: W (n_out, n_in + 1)
-    bias_first: bool = True      # ... the row of ones goes first (else last)
-
-    @property
-    def L(self) -> int:
-        return len(self.W)
-
-    def describe(self) -> str:
-        return "-".join(str(n) for n in self.sizes)
-
-
-def architecture(params: dict[str, np.ndarray], n_inputs: int = 784) -> Architecture:
-    """Read the layers off the parameter names and shapes; BindError when they do not chain."""
-    W, b = {}, {}
-    for key, value in params.items():
-        m = PARAM.match(str(key))
-        if m and isinstance(value, np.ndarray):
-            (W if m.group(1) in "Ww" else b)[int(m.group(2))] = key
-    if not W:
-        raise BindError("found no weights named W1, W2, ... (or w1, ...) among "
-                        f"{', '.join(map(str, params)) or 'nothing'}")
-    L = max(W)
-    missing = [i for i in range(1, L + 1) if i not in W]
-    if missing or min(W) != 1:
-        raise BindError(f"the weights are numbered {sorted(W)}: expected W1 .. W{L}")
-    W1 = params[W[1]]
-    if W1.ndim != 2:
-        raise BindError(f"{W[1]} has shape {W1.shape}: expected a matrix")
-    if W1.shape[1] in (n_inputs, n_inputs + 1):
-        columns = True
-    elif W1.shape[0] in (n_inputs, n_inputs + 1):
-        columns = False
-    else:
-        raise BindError(f"{W[1]} has shape {W1.shape}: one of its sides should be {n_inputs} "
-                        f"(one weight per pixel), or {n_inputs + 1} with the bias folded in")
-    folded = not b and (W1.shape[1] if columns else W1.shape[0]) == n_inputs + 1
-    sizes = [n_inputs]
-    for i in range(1, L + 1):
-        Wi = params[W[i]]
-        n_out, n_in = Wi.shape if columns else Wi.shape[::-1]
-        if n_in != sizes[-1] + folded:
-            raise BindError(f"{W[i]} has shape {Wi.shape}, but the layer before it has "
-                            f"{sizes[-1]} units: the layers do not chain")
-        bi = params.get(b.get(i, ""), None) if i in b else None
-        if bi is not None and np.size(bi) != n_out:
-            raise BindError(f"{b[i]} has shape {np.shape(bi)}, but {W[i]} has {n_out} units")
-        sizes.append(int(n_out))
-    return Architecture(W=[W[i] for i in range(1, L + 1)],
-                        b=[b.get(i) for i in range(1, L + 1)], sizes=sizes, columns=columns,
-                        folded=folded)
 
 
 # --- calling their functions ---------------------------------------------------------------------
@@ -394,3 +329,62 @@ def lookup(name: str, values: dict[str, Any], ns: dict[str, Any]) -> tuple[bool,
     if name in ns and not callable(ns[name]) and not inspect.ismodule(ns[name]):
         return True, ns[name]
     return False, None
+
+
+# --- what their code says about training ---------------------------------------------------------
+#: argument names that hold a learning rate (compared without case and underscores)
+LR_NAMES = ("alpha", "learningrate", "lr", "eta", "stepsize", "rate", "learnrate")
+
+
+def learning_rate(net: LearnerNet, lr: float | None, fallback: float) -> tuple[str, float]:
+    """(the name their update gives the learning rate, the rate to train with): ``lr`` if given,
+    else a default of their update function, else the one their skipped code trains with
+    (``gradient_descent(X, Y, 0.10, 500)``), else ``fallback``."""
+    name = "alpha"
+    fn = net.funcs.get("update")
+    if fn is not None:
+        for p in inspect.signature(fn).parameters.values():
+            if norm(p.name) in LR_NAMES:
+                name = p.name
+                if lr is None and _positive_number(p.default):
+                    lr = float(p.default)
+    if lr is None:
+        lr = _lr_from_calls(net.src)
+    return name, float(lr if lr is not None else fallback)
+
+
+def _positive_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+
+
+def _lr_from_calls(src: LearnerSource) -> float | None:
+    """The number their skipped code passes where one of their functions takes a learning
+    rate."""
+    for fname, calls in src.calls.items():
+        fn = src.namespace.get(fname)
+        if not callable(fn) or fname not in src.defs:
+            continue
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            continue
+        for args, kwargs in calls:
+            for i, p in enumerate(params):
+                if norm(p.name) not in LR_NAMES:
+                    continue
+                node = kwargs.get(p.name) or (args[i] if i < len(args) else None)
+                if isinstance(node, ast.Constant) and _positive_number(node.value):
+                    return float(node.value)
+                if node is None and _positive_number(p.default):
+                    return float(p.default)
+    return None
+
+
+def layer_sizes_constant(src: LearnerSource) -> list[int] | None:
+    """A list of layer sizes among their constants (``layers_dims = [784, 20, 7, 10]``), for an
+    init function that takes one."""
+    for v in src.namespace.values():
+        if isinstance(v, list | tuple) and len(v) >= 2 and all(
+                isinstance(n, int) for n in v) and v[0] in (784, 785):
+            return list(v)
+    return None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
+from ...errors import DataError
 from .timing import time_limit
 
 #: longest a top-level statement of the learner's code may take (``2 ** 10 ** 10``)
