@@ -130,6 +130,19 @@ class Network:
         self.backward(self.loss.backward())
         return loss, Z
 
+    def trace(self, X: np.ndarray, y: np.ndarray, *, lr: float | None = None,
+              optimizer: str = "sgd", layout: str = "rows") -> Any:
+        """One training step on the minibatch (X, y), layer by layer: every Z, A, dZ, dW, db
+        with its shape and a few numbers, the loss, and the update the optimizer applies.
+
+        It runs on a copy, so this network does not change. ``print(net.trace(X, y))`` shows
+        the table; ``layout="columns"`` shows the notebooks' view (one image per column,
+        ``Z1 = W1 @ X + b1``). Returns a ``StepTrace`` (see ``digitnet.nn.probe.trace_step``).
+        """
+        from .probe import trace_step  # probe imports this module
+
+        return trace_step(self, X, y, lr=lr, optimizer=optimizer, layout=layout)
+
     # --- use ------------------------------------------------------------------------------
     def check_input(self, X: np.ndarray) -> np.ndarray:
         """``X`` as an (N, n_inputs) array of the network's dtype, or a SpecError saying what to
