@@ -3,6 +3,7 @@ Python without errors, shows its figures as images and no progress-bar warnings,
 with its outputs. The runner is tools/run_notebooks.py (`--write` re-saves the outputs)."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import nbformat
@@ -59,3 +60,15 @@ def test_notebook_runs_and_shows_figures_as_images(path):
     assert runner.problems(nb) == []
     assert len(images(nb)) == len(images(nbformat.read(path, as_version=4)))
     print(f"{path.name}: {seconds:.1f} s")
+
+
+@pytest.mark.slow
+def test_notebooks_run_on_this_python(tmp_path):
+    """The kernel is this interpreter (this virtual environment), whatever kernelspecs exist."""
+    path = tmp_path / "which.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import sys, os; print(sys.executable); print(os.getcwd())")]), path)
+    nb, _ = runner.execute(path)
+    executable, cwd = nb.cells[0].outputs[0].text.split()
+    assert executable == sys.executable
+    assert Path(cwd).name.startswith("digitnet-nb-")  # a temporary folder, not the repository

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
+
+if TYPE_CHECKING:
+    from .probe import StepTrace
 
 #: every layer a model file may name; add a new layer class here to make it saveable
 LAYER_TYPES: dict[str, type[Layer]] = {
@@ -131,7 +134,7 @@ class Network:
         return loss, Z
 
     def trace(self, X: np.ndarray, y: np.ndarray, *, lr: float | None = None,
-              optimizer: str = "sgd", layout: str = "rows") -> Any:
+              optimizer: str = "sgd", layout: str = "rows") -> StepTrace:
         """One training step on the minibatch (X, y), layer by layer: every Z, A, dZ, dW, db
         with its shape and a few numbers, the loss, and the update the optimizer applies.
 
