@@ -123,7 +123,7 @@ def test_diverging_training_exits_1_and_saves_the_last_good_weights(capsys, tmp_
     assert net.meta["result"]["stop_reason"] == "diverged"
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info", "trace"])
 def test_every_subcommand_has_help(capsys, command):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])

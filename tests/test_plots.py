@@ -55,6 +55,17 @@ def test_history_plots_itself_in_one_call(trained):
     assert buf.getvalue().startswith(b"\x89PNG")
 
 
+def test_figures_show_as_one_png_in_ipython_without_pyplot(trained):
+    """Jupyter shows what IPython's display formatter gives: a PNG image, also without
+    `%matplotlib inline` (tests/test_notebooks.py checks it in a real kernel)."""
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _ = DisplayFormatter().format(trained.hist.plot())
+    assert data["image/png"].startswith(b"\x89PNG")
+    assert data["text/plain"].startswith("<Figure size")
+    assert [k for k in data if k.startswith("image/")] == ["image/png"]
+
+
 def test_loss_curves_of_an_empty_history_say_so():
     with pytest.raises(ValueError, match="empty"):
         plots.loss_curves(dn.History())

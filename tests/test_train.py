@@ -92,3 +92,35 @@ def test_warmup_ramps_the_learning_rate_up_linearly(sample):
     np.testing.assert_allclose(hist.lr, [0.05, 0.1, 0.1, 0.1])
     with pytest.raises(dn.DigitnetError, match="warmup"):
         dn.train(net, x, y, epochs=2, warmup=3, progress=False)
+
+
+class FakeKernelShell:
+    """What tqdm and digitnet see of IPython inside a Jupyter kernel."""
+    config = {"IPKernelApp": {}}
+
+
+def test_progress_bars_in_jupyter_without_ipywidgets_are_text_bars_without_warnings(
+        sample, monkeypatch, capsys):
+    import importlib.util
+    import sys
+    import types
+    import warnings
+
+    from tqdm.std import tqdm as text_bar
+
+    from digitnet.train import progress_bar
+
+    assert progress_bar() is text_bar  # not in Jupyter
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = FakeKernelShell
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ipywidgets" else find_spec(name, *a))
+    assert progress_bar() is text_bar
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tqdm.auto would warn "IProgress not found" here
+        dn.train(dn.build_network("784-8-10"), sample.x_train[:500], sample.y_train[:500],
+                 epochs=1)
+    err = capsys.readouterr().err
+    assert "epoch   1  loss" in err and "IProgress" not in err

@@ -19,6 +19,7 @@ from .errors import DigitnetError, SpecError, TrainingError
 from .modelfile import load_model, save_model
 from .nn.activations import ACTIVATIONS
 from .nn.init import INITIALIZERS
+from .nn.probe import LAYOUTS
 from .nn.specs import PRESET_TRAINING, PRESETS, build_network, recipe_for
 from .optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
 from .train import History, train
@@ -380,6 +381,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if d.ok else 1
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    if args.batch < 1:
+        raise SpecError("--batch must be at least 1")
+    net, _ = _model_or_spec(args)
+    ds = _load(args, val_size=0)
+    x, y = ds.x_train[:args.batch], _labels_for(net, ds.y_train)
+    if y is None:
+        raise SpecError(f"{ds.name} has no labels for its training images: trace needs labelled "
+                        "images (use --dataset or a labelled --data)")
+    t = net.trace(x, y[:args.batch], lr=args.lr, optimizer=args.optimizer, layout=args.layout)
+    print(f"trace: {args.model} ({net.n_params:,} parameters), one minibatch of {len(x)} "
+          f"{ds.name} training images")
+    print(t)
+    if args.json:
+        _emit_json(t.as_dict())
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="digitnet", description=(
@@ -552,6 +571,36 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true",
                    help='print one JSON object {"findings": [{"id", "message", "evidence"}]}')
     d.set_defaults(func=cmd_doctor)
+
+    tr = sub.add_parser("trace", help="one training step by hand: Z, A, dZ, dW, db per layer, "
+                        "the loss and the update",
+                        description="Run one training step on one minibatch of the training "
+                                    "images and show, layer by layer, every array (Z, A, dZ, dA, "
+                                    "dW, db) with its shape and a few numbers, the loss and the "
+                                    "update the optimizer applies. Nothing is saved or changed.")
+    _add_data_options(tr)
+    tm = tr.add_argument_group("model")
+    tm.add_argument("--model", default="mlp", metavar="SPEC",
+                    help="a spec or preset as for train (default mlp), or a model file (.npz)")
+    tm.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS))
+    tm.add_argument("--init", default=None, choices=sorted(INITIALIZERS))
+    ts = tr.add_argument_group("step")
+    ts.add_argument("--batch", type=int, default=128, metavar="N",
+                    help="images in the minibatch: the first N of the training split (default "
+                         "128)")
+    ts.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS),
+                    help="the update shown (default sgd: W -= lr * dW)")
+    ts.add_argument("--lr", type=float, default=None,
+                    help="learning rate (default: " + ", ".join(
+                        f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+    ts.add_argument("--seed", type=int, default=0,
+                    help="seeds the weights of a spec and the order of the images (default 0)")
+    tr.add_argument("--layout", default="rows", choices=list(LAYOUTS),
+                    help="rows: digitnet's arrays, one image per row (default); columns: the "
+                         "notebooks' view, one image per column (Z1 = W1 @ X + b1)")
+    tr.add_argument("--json", action="store_true",
+                    help="last line: one JSON object (shapes and summary numbers per array)")
+    tr.set_defaults(func=cmd_trace)
     return p
 
 

@@ -10,23 +10,23 @@
     first_layer_weights(net)                     28x28 templates (Dense) or filters (Conv2D)
     activation_histograms(net, images)           the values each hidden layer outputs
 
-In a notebook a returned figure is shown when it is the last value of a cell; in a script, save it
-with ``fig.savefig("curves.png")``. The figures are made without pyplot (no global state, no
-window, safe in a web server thread) and drawn by the Agg renderer, so they work on a machine
-without a display; inside IPython/Jupyter, pyplot is imported once so that the notebook's own
-backend registers how to display them.
+In a notebook a returned figure is shown as a PNG image when it is the last value of a cell (or
+with ``display(fig)``), with or without ``%matplotlib inline``; in a script, save it with
+``fig.savefig("curves.png")``. The figures are made without pyplot (no global state, no window,
+safe in a web server thread) and drawn by the Agg renderer, so they work on a machine without a
+display.
 """
 
 from __future__ import annotations
 
+import io
 import math
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib import figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .nn.probe import ACTIVATION_TYPES, forward_trace
@@ -38,15 +38,23 @@ WEIGHT_CMAP = "RdBu_r"  # positive red, negative blue, zero white
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def _notebook_support() -> None:
-    ipython = sys.modules.get("IPython")
-    if ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None:
-        import matplotlib.pyplot  # noqa: F401  (in a notebook: registers how a Figure displays)
+class Figure(figure.Figure):
+    """A matplotlib Figure that IPython and Jupyter show as one PNG image (``_repr_png_``).
+
+    Figures made without pyplot are not known to a notebook's inline backend, which otherwise
+    shows only ``<Figure size 640x480 with 3 Axes>`` unless ``%matplotlib inline`` ran. When the
+    inline backend has registered its own printer for Figures, IPython uses that one instead, so
+    the picture still appears once.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
 
 
 def new_figure(width: float, height: float) -> Figure:
     """An empty Figure drawn by Agg (works without a display), with constrained layout."""
-    _notebook_support()
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig

@@ -11,6 +11,7 @@ a progress bar, a per-epoch history, early stopping, and safe stops (NaN loss, C
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import signal
 import sys
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm.std import tqdm as text_bar
 
 from .augment import Augment
 from .errors import SpecError, TrainingError
@@ -61,6 +62,22 @@ class History:
         from .plots import loss_curves  # matplotlib is imported only when plotting
 
         return loss_curves(self, per=per)
+
+
+def progress_bar() -> type[text_bar]:
+    """The progress bar class for where training runs: in Jupyter, tqdm's widget bar when
+    ipywidgets is installed; everywhere else (and in Jupyter without ipywidgets) the text bar
+    on stderr. (``tqdm.auto`` would warn "IProgress not found" in a notebook without
+    ipywidgets.)"""
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    shell = get_ipython() if get_ipython is not None else None
+    if (shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+            and importlib.util.find_spec("ipywidgets") is not None):
+        from tqdm import notebook
+
+        if notebook.IProgress is not None:  # None when ipywidgets is too old for tqdm
+            return notebook.tqdm
+    return text_bar
 
 
 class _StopOnCtrlC:
@@ -140,13 +157,14 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     good_weights = net.get_weights()
     best_loss, best_weights = math.inf, None
     step = 0
+    Bar = progress_bar()
 
     with _StopOnCtrlC() as ctrl_c:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             perm = rng.permutation(n)
             loss_sum, correct = 0.0, 0
-            bar = tqdm(total=n, desc=f"epoch {epoch}/{epochs}", unit="img", leave=False,
+            bar = Bar(total=n, desc=f"epoch {epoch}/{epochs}", unit="img", leave=False,
                        disable=not progress, mininterval=0.5, dynamic_ncols=True)
             seen = 0
             for i in range(0, n, batch_size):
@@ -193,7 +211,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                 hist.val_accuracy.append(va)
             hist.seconds.append(time.perf_counter() - t0)
             if progress:
-                tqdm.write(_epoch_line(hist), file=sys.stderr)
+                Bar.write(_epoch_line(hist), file=sys.stderr)
             good_weights = net.get_weights()
             if ctrl_c.requested:
                 hist.stop_reason = "interrupted"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
+
+if TYPE_CHECKING:
+    from .probe import StepTrace
 
 #: every layer a model file may name; add a new layer class here to make it saveable
 LAYER_TYPES: dict[str, type[Layer]] = {
@@ -129,6 +132,19 @@ class Network:
         loss = self.loss.forward(Z, y)
         self.backward(self.loss.backward())
         return loss, Z
+
+    def trace(self, X: np.ndarray, y: np.ndarray, *, lr: float | None = None,
+              optimizer: str = "sgd", layout: str = "rows") -> StepTrace:
+        """One training step on the minibatch (X, y), layer by layer: every Z, A, dZ, dW, db
+        with its shape and a few numbers, the loss, and the update the optimizer applies.
+
+        It runs on a copy, so this network does not change. ``print(net.trace(X, y))`` shows
+        the table; ``layout="columns"`` shows the notebooks' view (one image per column,
+        ``Z1 = W1 @ X + b1``). Returns a ``StepTrace`` (see ``digitnet.nn.probe.trace_step``).
+        """
+        from .probe import trace_step  # probe imports this module
+
+        return trace_step(self, X, y, lr=lr, optimizer=optimizer, layout=layout)
 
     # --- use ------------------------------------------------------------------------------
     def check_input(self, X: np.ndarray) -> np.ndarray:
