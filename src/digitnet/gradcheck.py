@@ -67,8 +67,13 @@ def _rel_error(num: np.ndarray, ana: np.ndarray) -> float:
     return float(diff / (np.linalg.norm(num) + np.linalg.norm(ana)))
 
 
-def _numeric(f: Callable[[], float], arr: np.ndarray, idx: np.ndarray, eps: float) -> np.ndarray:
+def numerical_gradient(f: Callable[[], float], arr: np.ndarray, idx: np.ndarray,
+                       eps: float = 1e-6) -> np.ndarray:
+    """Central differences (f(w + eps) - f(w - eps)) / 2 eps at the flat entries ``idx`` of
+    ``arr``, changed in place and put back (``arr`` must be contiguous: ``reshape(-1)`` of a
+    strided view would be a copy, and the changes would not reach ``f``)."""
     flat = arr.reshape(-1)
+    assert np.shares_memory(flat, arr), "numerical_gradient needs a contiguous array"
     out = np.empty(len(idx))
     for j, i in enumerate(idx):  # a loop is fine here: a check, not a hot path
         old = flat[i]
@@ -122,7 +127,7 @@ def gradcheck(target: Layer | Network, X: np.ndarray | None = None, y: np.ndarra
         grads = {name: g.copy() for name, _, g in t.parameters()}
         for name, p, _ in t.parameters():
             idx = _entries(p, max_entries, rng)
-            num = _numeric(loss, p, idx, eps)
+            num = numerical_gradient(loss, p, idx, eps)
             result.rows.append((name, p.shape, _rel_error(num, grads[name].reshape(-1)[idx]),
                                 len(idx)))
         return result
@@ -144,11 +149,11 @@ def gradcheck(target: Layer | Network, X: np.ndarray | None = None, y: np.ndarra
     grads = {k: g.copy() for k, g in t.grads.items()}
     for name, p in t.params.items():
         idx = _entries(p, max_entries, rng)
-        num = _numeric(layer_loss, p, idx, eps)
+        num = numerical_gradient(layer_loss, p, idx, eps)
         result.rows.append((name, p.shape, _rel_error(num, grads[name].reshape(-1)[idx]),
                             len(idx)))
     idx = _entries(X, max_entries, rng)
-    num = _numeric(layer_loss, X, idx, eps)
+    num = numerical_gradient(layer_loss, X, idx, eps)
     result.rows.append(("input (dX)", X.shape, _rel_error(num, np.asarray(dX).reshape(-1)[idx]),
                         len(idx)))
     return result

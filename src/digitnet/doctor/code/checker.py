@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...data import load_dataset
+from ...gradcheck import numerical_gradient
 from ..checks import check_inputs
 from ..findings import Finding, Thresholds, ordered
 from ..rules import run_rules
@@ -26,7 +27,7 @@ from .binding import (
     norm,
 )
 from .explain import cost_formula, explain_cost, explain_init, explain_update
-from .formulas import ACTIVATIONS, cross_entropy, numerical_gradient, rel_error, true_gradients
+from .formulas import ACTIVATIONS, cross_entropy, rel_error, true_gradients
 from .forward import ForwardCheck, check_forward
 from .gradients import GradientCase, explain_gradient
 from .layout import Layout, Notation, architecture, cache_value

@@ -99,21 +99,3 @@ def true_gradients(A: list[np.ndarray], Z: list[np.ndarray], activations: list[s
             dA[l - 2] = Ws[l - 1].T @ dZ
             dZ = dA[l - 2] * ACTIVATIONS[activations[l - 2]][1](Z[l - 2])
     return TrueGradients(dW=dW, db=db, dA=dA, dZ=dZs)
-
-
-def numerical_gradient(f: Callable[[], float], arr: np.ndarray, idx: np.ndarray,
-                       eps: float = 1e-6) -> np.ndarray:
-    """Central differences (f(w + eps) - f(w - eps)) / 2 eps at the flat entries ``idx``."""
-    flat = arr.reshape(-1)
-    out = np.empty(len(idx))
-    for j, i in enumerate(idx):  # a check on a few entries, not a hot path
-        old = flat[i]
-        flat[i] = old + eps
-        up = f()
-        flat[i] = old - eps
-        down = f()
-        flat[i] = old
-        out[j] = (up - down) / (2 * eps)
-    return out
-
-
