@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import SpecError
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .checks import images_problem
 from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
@@ -135,12 +136,17 @@ class Network:
         """``X`` as an (N, n_inputs) array of the network's dtype, or a SpecError saying what to
         change."""
         X = np.asarray(X)
+        n = self.n_inputs
         if X.ndim >= 2 and X.ndim != 2:
             X = X.reshape(len(X), -1)
-        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+        if X.ndim != 2 or X.shape[1] != n:
+            columns = images_problem(X, n)
+            if columns:
+                raise SpecError(columns)
+            one = " (one image? pass X.reshape(1, -1))" if X.shape == (n,) else ""
             raise SpecError(
-                f"this network takes inputs of {self.n_inputs} values per image (N, "
-                f"{self.n_inputs}); got an array of shape {np.shape(X)}"
+                f"this network takes inputs of {n} values per image (N, {n}), one image per "
+                f"row; got an array of shape {np.shape(X)}{one}"
             )
         return X.astype(self.dtype, copy=False)
 
