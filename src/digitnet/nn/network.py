@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import DigitnetError, SpecError, TrainingError
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .checks import images_problem
 from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
@@ -19,6 +19,10 @@ LAYER_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls for cls in (Dense, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh, BatchNorm,
                                   Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape)
 }
+
+#: layers that output as many values per image as they take, so the network's input width is
+#: that of the next layer (Flatten: the next layer's, as check_input flattens images anyway)
+_WIDTH_KEEPING = (ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, BatchNorm, Flatten)
 
 
 class Network:
@@ -40,9 +44,20 @@ class Network:
         if loss not in LOSSES:
             raise SpecError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)}")
         self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise SpecError(f"layer {i} is a {type(layer).__name__}, not a layer: a network "
+                                f"takes a list of layers, e.g. [dn.Dense(784, 10)]; a layer of "
+                                f"your own subclasses dn.Layer")
+            missing = [a for a in ("params", "grads", "state") if not hasattr(layer, a)]
+            if missing:
+                raise SpecError(f"layer {i} ({type(layer).__name__}) has no "
+                                f"{' or '.join(missing)}: its __init__ must call "
+                                f"super().__init__() before setting self.params")
         self.loss = LOSSES[loss]()
         self.dtype = np.dtype(dtype)
         self.meta: dict[str, Any] = {}
+        self._n_outputs: tuple[tuple[int, ...], int] | None = None  # (layer ids, width)
         if seed is not None:
             self.initialize(seed)
         else:
@@ -56,21 +71,48 @@ class Network:
 
     # --- parameters -----------------------------------------------------------------------
     def initialize(self, seed: int) -> None:
+        """Redraw every layer's parameters from one generator seeded with ``seed``. A layer of
+        your own without an ``initialize`` method keeps the parameters it made (converted to
+        the network's dtype)."""
         rng = np.random.default_rng(seed)
         for layer in self.layers:
             layer.initialize(rng, self.dtype)
+        self.astype(self.dtype)
 
     def astype(self, dtype: Any) -> Network:
+        """Convert every layer's params, grads and state to ``dtype`` (in new arrays).
+
+        A layer of your own that keeps float64 arrays (NumPy's default) in a float32 network is
+        converted here. One that also keeps a parameter under another name (``self.W`` as well
+        as ``self.params["W"]``) would be left using the old array and stop learning: that is a
+        SpecError saying so."""
         self.dtype = np.dtype(dtype)
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            arrays = [a for d in (layer.params, layer.grads, layer.state) for a in d.values()]
+            if all(getattr(a, "dtype", None) == self.dtype for a in arrays):
+                continue
+            held = [f"self.{name}" for name, v in vars(layer).items()
+                    if any(v is a for a in arrays)]
+            if held:
+                kind = next(a.dtype for a in arrays if getattr(a, "dtype", None) != self.dtype)
+                raise SpecError(
+                    f"layer {i} ({type(layer).__name__}) has {kind} arrays but the network is "
+                    f"{self.dtype}, and it also keeps them as {', '.join(held)}: converting "
+                    f"self.params would leave {held[0]} behind, so the layer would not learn. "
+                    f"Use only self.params / self.grads in forward and backward, or create "
+                    f"the arrays as {self.dtype} (.astype(np.{self.dtype})), or build the "
+                    f"network with dtype=np.{kind}"
+                )
             layer.astype(self.dtype)
         return self
 
-    def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        """Yield (name, parameter, gradient) for every parameter, e.g. ("0.W", W, dW)."""
+    def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
+        """Yield (name, parameter, gradient) for every parameter, e.g. ("0.W", W, dW).
+
+        A layer that makes its gradients only in its first backward gives None before it."""
         for i, layer in enumerate(self.layers):
             for k, p in layer.params.items():
-                yield f"{i}.{k}", p, layer.grads[k]
+                yield f"{i}.{k}", p, layer.grads.get(k)
 
     @property
     def n_params(self) -> int:
@@ -84,17 +126,51 @@ class Network:
 
     @property
     def n_inputs(self) -> int:
-        """Values per input image: the first layer's n_in (784 for Dense(784, ..) or
-        Reshape(28, 28, 1))."""
-        for layer in self.layers:
-            if hasattr(layer, "n_in"):
-                return int(layer.n_in)
+        """Values per input image: the first layer's ``n_in`` (784 for Dense(784, ..) or
+        Reshape(28, 28, 1)), past activations, Dropout, BatchNorm and Flatten."""
+        for i, layer in enumerate(self.layers):
+            n_in = getattr(layer, "n_in", None)
+            if n_in is not None:
+                return int(n_in)
+            if not isinstance(layer, _WIDTH_KEEPING):
+                raise SpecError(
+                    f"layer {i} ({type(layer).__name__}) does not say how many values per image "
+                    f"it takes, so the network cannot check its inputs: give it an n_in "
+                    f"attribute (self.n_in = n_in in its __init__)"
+                )
         raise SpecError("the network's first layers do not say how many inputs they take: "
                         "start it with Dense(n_in, ...) or Reshape(28, 28, 1)")
 
     @property
     def n_outputs(self) -> int:
-        return next(layer.n_out for layer in reversed(self.layers) if isinstance(layer, Dense))
+        """Scores per image: the last layer's output width. A Dense layer's ``n_out``; for any
+        other last layer, found by running one image of zeros through the network (once: it is
+        remembered until the list of layers changes)."""
+        last = self.layers[-1]
+        if type(last) is Dense:
+            return last.n_out
+        key = tuple(map(id, self.layers))
+        if self._n_outputs is None or self._n_outputs[0] != key:
+            A = np.zeros((1, self.n_inputs), self.dtype)
+            for i, layer in enumerate(self.layers):
+                try:
+                    A = layer.forward(A, training=False)
+                except DigitnetError:
+                    raise
+                except Exception as e:
+                    raise SpecError(
+                        f"cannot tell how many scores this network outputs: layer {i} "
+                        f"({type(layer).__name__}) failed on one image of zeros "
+                        f"({type(e).__name__}: {e})"
+                    ) from e
+            if np.ndim(A) != 2 or len(A) != 1:
+                raise SpecError(
+                    f"the last layer ({type(last).__name__}) gives an array of shape "
+                    f"{np.shape(A)} for one image; a network must end with scores of shape "
+                    f"(N, n_classes)"
+                )
+            self._n_outputs = (key, int(A.shape[1]))
+        return self._n_outputs[1]
 
     @property
     def n_classes(self) -> int:
@@ -119,9 +195,15 @@ class Network:
 
     def backward(self, dZ: np.ndarray) -> None:
         """Propagate dZ = dL/dZ back through every layer, filling each layer's grads."""
-        for layer in reversed(self.layers):
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
             dZ = layer.backward(dZ)
             if dZ is None:
+                if layer.needs_input_grad and i > 0:
+                    raise TrainingError(
+                        f"layer {i} ({type(layer).__name__}).backward returned None: it must "
+                        f"return dX, the gradient w.r.t. its input, for the layers before it"
+                    )
                 break
 
     def train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
