@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import digitnet as dn
-from digitnet.errors import SpecError, TrainingError
+from digitnet.errors import ModelFileError, SpecError, TrainingError
+from digitnet.nn.network import LAYER_TYPES
 from digitnet.optim import make_optimizer
 
 OPTIMIZERS = ["sgd", "momentum", "adam"]
@@ -45,6 +46,15 @@ class InPlaceDense(MyDense):
 
 def mlp(first, seed=0):
     return dn.Network([first, dn.ReLU(), dn.Dense(32, 10)], seed=seed)
+
+
+@pytest.fixture
+def registry():
+    """Leaves LAYER_TYPES as it was (tests register classes of their own)."""
+    before = dict(LAYER_TYPES)
+    yield LAYER_TYPES
+    LAYER_TYPES.clear()
+    LAYER_TYPES.update(before)
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -246,3 +256,79 @@ def test_own_layer_holding_its_params_twice_is_refused_not_converted():
     with pytest.raises(SpecError, match=r"layer 0 \(Aliased\).*self.W.*would not learn"):
         dn.Network([Aliased(784, 10)])
     dn.Network([Aliased(784, 10)], dtype=np.float64)  # nothing to convert: fine
+
+
+# --- model files --------------------------------------------------------------------------------
+
+def test_registered_own_layer_saves_and_loads(tmp_path, sample, registry):
+    assert dn.register_layer(MyDense) is MyDense  # usable as a decorator too
+    net = dn.Network([MyDense(784, 32), dn.ReLU(), MyDense(32, 10)])
+    dn.train(net, sample.x_train[:1000], sample.y_train[:1000], epochs=1, progress=False)
+    back = dn.load_model(dn.save_model(net, tmp_path / "mine.npz"))
+    assert [type(layer) for layer in back.layers] == [MyDense, dn.ReLU, MyDense]
+    np.testing.assert_array_equal(back.predict_proba(sample.x_test),
+                                  net.predict_proba(sample.x_test))
+
+
+def test_unregistered_own_layer_is_refused_at_save_time(tmp_path, sample, registry):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"an older model")
+    net = mlp(MyDense(784, 32))
+    with pytest.raises(ModelFileError, match=r"layer 0 \(MyDense\) is not a registered layer "
+                                             r"type.*dn.register_layer\(MyDense\)"):
+        dn.save_model(net, path)
+    assert path.read_bytes() == b"an older model"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_a_file_naming_an_unknown_layer_says_to_register_it(tmp_path, registry):
+    dn.register_layer(MyDense)
+    path = dn.save_model(mlp(MyDense(784, 32)), tmp_path / "m.npz")
+    del LAYER_TYPES["MyDense"]  # a later session that did not register it
+    with pytest.raises(ModelFileError, match=r"'MyDense'.*not a digitnet layer.*"
+                                             r"dn.register_layer\(MyDense\) before dn.load_model"):
+        dn.load_model(path)
+
+
+class NoConfig(MyDense):
+    def config(self):
+        return {}
+
+
+class NumpyConfig(MyDense):
+    def config(self):
+        return {"n_in": np.int64(self.n_in), "n_out": np.int64(self.n_out)}
+
+
+class HalfConfig(MyDense):
+    def __init__(self, n_in, n_out=5):
+        super().__init__(n_in, n_out)
+
+    def config(self):
+        return {"n_in": self.n_in}
+
+
+@pytest.mark.parametrize("cls, message", [
+    (NoConfig, r"NoConfig\(\*\*config\(\)\) with config\(\) = \{\} failed"),
+    (NumpyConfig, r"config\(\) must return a dict of JSON values"),
+    (HalfConfig, r"builds params \{'W': \(784, 5\).*every constructor argument"),
+])
+def test_config_that_cannot_rebuild_the_layer_is_refused_at_save_time(tmp_path, registry, cls,
+                                                                     message):
+    dn.register_layer(cls)
+    with pytest.raises(ModelFileError, match=message):
+        dn.save_model(mlp(cls(784, 32)), tmp_path / "m.npz")
+    assert not list(tmp_path.iterdir())
+
+
+def test_register_layer_refuses_what_model_files_could_not_tell_apart(tmp_path, registry):
+    class Dense(MyDense):  # a learner's class named like digitnet's own
+        pass
+
+    with pytest.raises(SpecError, match="digitnet has its own layer called Dense"):
+        dn.register_layer(Dense)
+    with pytest.raises(SpecError, match="takes a layer class"):
+        dn.register_layer(np.ndarray)
+    with pytest.raises(ModelFileError, match="has the name of a digitnet layer"):
+        dn.save_model(dn.Network([Dense(784, 10)]), tmp_path / "m.npz")
+    assert not list(tmp_path.iterdir())
