@@ -258,6 +258,26 @@ def test_own_layer_holding_its_params_twice_is_refused_not_converted():
     dn.Network([Aliased(784, 10)], dtype=np.float64)  # nothing to convert: fine
 
 
+def test_float64_params_made_after_the_network_was_built_are_refused(sample):
+    class Lazy(MyDense):
+        """Makes its parameters on the first forward, in float64."""
+
+        def __init__(self, n_in, n_out):
+            super().__init__(n_in, n_out)
+            self.params, self.grads = {}, {}
+
+        def forward(self, X, training=False):
+            if not self.params:
+                self.params = {"W": np.full((self.n_in, self.n_out), 0.01),
+                               "b": np.zeros(self.n_out)}
+            return super().forward(X, training)
+
+    net = mlp(Lazy(784, 32))
+    with pytest.raises(TrainingError, match=r"layer 0 \(Lazy\): params\['W'\] is float64 but the "
+                                            r"network is float32"):
+        dn.train(net, sample.x_train[:64], sample.y_train[:64], epochs=1, progress=False)
+
+
 # --- model files --------------------------------------------------------------------------------
 
 def test_registered_own_layer_saves_and_loads(tmp_path, sample, registry):

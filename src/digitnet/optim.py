@@ -94,6 +94,13 @@ class Optimizer:
                 f"{where}: params[{k!r}] must be a float NumPy array, got "
                 f"{type(p).__name__} {getattr(p, 'dtype', '')}".rstrip()
             )
+        if p.dtype != self.net.dtype:
+            raise TrainingError(
+                f"{where}: params[{k!r}] is {p.dtype} but the network is {self.net.dtype} (the "
+                f"network converts the arrays a layer has when it is built, not those made "
+                f"later): make them as {self.net.dtype} (initialize(rng, dtype) is given the "
+                f"dtype), or build the network with dtype=np.{p.dtype}"
+            )
         if g is None:
             raise TrainingError(
                 f"{where} has params[{k!r}] but no grads[{k!r}]: its backward must fill "
