@@ -2,6 +2,8 @@
 gradients in place or assign new arrays), may be the last layer, get the network's dtype, and
 save and load once registered."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,31 @@ def registry():
     yield LAYER_TYPES
     LAYER_TYPES.clear()
     LAYER_TYPES.update(before)
+
+
+def readme_mydense(fixed: bool) -> type:
+    """The MyDense class as the README shows it (with its bug), or with the bug fixed."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = text[text.index("class MyDense(dn.Layer):"):text.index("print(dn.gradcheck(MyDense")]
+    if fixed:
+        assert "dZ.mean(axis=0)" in code
+        code = code.replace("dZ.mean(axis=0)", "dZ.sum(axis=0)")
+    namespace = {"dn": dn, "np": np}
+    exec(code, namespace)  # noqa: S102 - the README's own example
+    return namespace["MyDense"]
+
+
+def test_the_readme_mydense_is_the_one_tested_here(sample):
+    """Its gradient check fails on b only, as the README shows; fixed, it takes the same steps as
+    the copy above."""
+    rows = {r[0]: r[2] for r in dn.gradcheck(readme_mydense(fixed=False)(784, 10)).rows}
+    assert rows["b"] > 0.1 and rows["W"] < 1e-6 and rows["input (dX)"] < 1e-6
+    assert dn.gradcheck(readme_mydense(fixed=True)(784, 10)).ok
+    nets = [mlp(readme_mydense(fixed=True)(784, 32)), mlp(MyDense(784, 32))]
+    for net in nets:
+        dn.train(net, sample.x_train[:500], sample.y_train[:500], epochs=1, progress=False)
+    for a, b in zip(*(net.get_weights() for net in nets), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 # --- training ---------------------------------------------------------------------------------
