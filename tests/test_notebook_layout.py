@@ -47,6 +47,8 @@ def test_labels_that_are_not_class_numbers_say_how_to_fix_them(net, data, make, 
         dn.train(net, x, make(y), epochs=1, progress=False)
     with pytest.raises(SpecError, match="validation set: .*" + fix):
         dn.train(net, x, y, x_val=x, y_val=make(y), epochs=1, progress=False)
+    with pytest.raises(SpecError, match=fix):
+        net.evaluate(x, make(y))
 
 
 def test_float_labels_that_are_whole_numbers_still_train(data):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import DigitnetError, SpecError, TrainingError
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from .checks import images_problem
+from .checks import images_problem, label_problem
 from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
@@ -275,6 +275,10 @@ class Network:
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 500) -> tuple[float, float]:
         """(mean loss, accuracy) on a labelled set, without touching the gradients."""
         X = self.check_input(X)
+        problem = label_problem(X, y, self.n_classes, self.n_inputs)
+        if problem:
+            raise SpecError(problem)
+        y = np.asarray(y).astype(np.int64, copy=False)
         total, correct = 0.0, 0
         for i in range(0, len(X), batch_size):
             Z = self.forward(X[i:i + batch_size])
