@@ -19,7 +19,7 @@ from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: E402
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape  # noqa: E402
 from .nn.layers import BatchNorm, Dense, Dropout, Layer  # noqa: E402
 from .nn.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, softmax  # noqa: E402
-from .nn.network import Network  # noqa: E402
+from .nn.network import Network, register_layer  # noqa: E402
 from .nn.specs import build_network  # noqa: E402
 from .optim import SGD, Adam, Momentum  # noqa: E402
 from .report import write_report  # noqa: E402
@@ -29,7 +29,7 @@ __all__ = [
     # layers and networks
     "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "LeakyReLU",
     "MaxPool2D", "Network", "ReLU", "Reshape", "Sigmoid", "SigmoidBinaryCrossEntropy",
-    "SoftmaxCrossEntropy", "Tanh", "build_network", "softmax",
+    "SoftmaxCrossEntropy", "Tanh", "build_network", "register_layer", "softmax",
     # data, training, model files
     "Adam", "Dataset", "DigitnetError", "History", "Momentum", "SGD", "gradcheck",
     "load_dataset", "load_model", "save_model", "train",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DigitnetError, ModelFileError
+from .errors import DigitnetError, ModelFileError, SpecError
 from .nn.network import Network
 
 FORMAT = "digitnet-model"
@@ -36,8 +36,15 @@ MNIST_PREPROCESSING = {
 
 def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] | None = None,
                metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``net`` and its metadata to ``path`` (conventionally ``*.npz``); returns the path."""
+    """Write ``net`` and its metadata to ``path`` (conventionally ``*.npz``); returns the path.
+
+    A layer class of your own must be registered first (``dn.register_layer(MyDense)``): else,
+    or if its ``config()`` cannot rebuild it, ModelFileError says so and nothing is written."""
     path = Path(path)
+    try:
+        net.check_saveable()
+    except SpecError as e:
+        raise ModelFileError(f"cannot save the model: {e}") from None
     meta = {**net.meta, **(metadata or {})}
     if class_names is not None:
         meta["class_names"] = list(class_names)

@@ -10,6 +10,12 @@ For each parameter p with gradient g (the notebooks' W and dW):
 
 Weight decay: L2 on weights (not biases). For SGD and Momentum it is added to the gradient,
 g += wd * p (the gradient of wd/2 * ||W||^2); for Adam it is decoupled (AdamW): p -= lr * wd * p.
+
+At every step the optimizer reads each layer's ``params[k]`` and ``grads[k]`` afresh, so a layer
+may write its gradients in place (``np.matmul(..., out=self.grads["W"])``, as the built-in layers
+do) or assign new arrays (``self.grads["W"] = self.X.T @ dZ``). Its state (velocity, Adam's
+moments and step count) is kept per parameter name, e.g. "0.W", for as long as that parameter
+keeps its shape and dtype. ``nn/reference.py`` has the same three updates written plainly.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .errors import SpecError
+from .errors import SpecError, TrainingError
+from .nn.layers import Layer
 from .nn.network import Network
 
 #: Momentum and Adam's moments decay geometrically (x0.9 per step) for weights whose gradient is
@@ -34,30 +41,98 @@ def flush_tiny(a: np.ndarray) -> None:
     a[np.abs(a) < FLUSH_BELOW] = 0
 
 
+class Slot:
+    """One parameter as an optimizer sees it: the arrays it last found in the layer (``p`` and its
+    gradient ``g``), its own state arrays for it, a work array and the parameter's step count."""
+
+    __slots__ = ("name", "p", "g", "decays", "state", "tmp", "t")
+
+    def __init__(self, name: str, p: np.ndarray, g: np.ndarray, n_state: int,
+                 decays: bool) -> None:
+        self.name, self.p, self.g, self.decays = name, p, g, decays
+        self.state = [np.zeros_like(p) for _ in range(n_state)]
+        self.tmp = np.empty_like(p)
+        self.t = 0
+
+
 class Optimizer:
+    #: state arrays per parameter: Momentum keeps a velocity, Adam two moments
+    n_state = 0
+
     def __init__(self, net: Network, lr: float, weight_decay: float = 0.0) -> None:
         if not lr > 0 or not math.isfinite(lr):
             raise SpecError(f"learning rate must be a positive number, got {lr}")
         if weight_decay < 0:
             raise SpecError(f"weight decay must be >= 0, got {weight_decay}")
         self.net, self.lr, self.weight_decay = net, float(lr), float(weight_decay)
-        self.params = [(name, p, g) for name, p, g in net.parameters()]
+        self._slots: dict[tuple[int, str], Slot] = {}
 
-    def _decays(self, name: str) -> bool:
-        return self.weight_decay > 0 and name.endswith(".W")
+    def slots(self) -> list[Slot]:
+        """Every parameter with its current gradient and this optimizer's state for it.
+
+        Looked up in the layers at each call (a few dict lookups per parameter): a layer that
+        assigns new arrays to ``grads`` (or ``params``) is followed. A gradient that is missing
+        or does not match its parameter raises TrainingError naming the layer and the array."""
+        out = []
+        for i, layer in enumerate(self.net.layers):
+            grads = layer.grads
+            for k, p in layer.params.items():
+                slot = self._slots.get((i, k))
+                g = grads.get(k)
+                if slot is None or slot.p is not p or slot.g is not g:
+                    slot = self._follow(i, layer, k, p, g, slot)
+                out.append(slot)
+        return out
+
+    def _follow(self, i: int, layer: Layer, k: str, p: np.ndarray, g: object,
+                slot: Slot | None) -> Slot:
+        """Check a parameter's new arrays (the first time, or after the layer assigned new ones)
+        and keep its state if the parameter kept its shape and dtype."""
+        where = f"layer {i} ({type(layer).__name__})"
+        if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+            raise TrainingError(
+                f"{where}: params[{k!r}] must be a float NumPy array, got "
+                f"{type(p).__name__} {getattr(p, 'dtype', '')}".rstrip()
+            )
+        if p.dtype != self.net.dtype:
+            raise TrainingError(
+                f"{where}: params[{k!r}] is {p.dtype} but the network is {self.net.dtype} (the "
+                f"network converts the arrays a layer has when it is built, not those made "
+                f"later): make them as {self.net.dtype} (initialize(rng, dtype) is given the "
+                f"dtype), or build the network with dtype=np.{p.dtype}"
+            )
+        if g is None:
+            raise TrainingError(
+                f"{where} has params[{k!r}] but no grads[{k!r}]: its backward must fill "
+                f"self.grads[{k!r}] (the same keys as self.params) with dL/d{k}"
+            )
+        if not isinstance(g, np.ndarray) or g.shape != p.shape:
+            raise TrainingError(
+                f"{where}: grads[{k!r}] has shape {np.shape(g)} but params[{k!r}] has shape "
+                f"{p.shape}; each gradient must have its parameter's shape (e.g. sum dZ over "
+                f"the batch, axis=0, for a bias)"
+            )
+        if g.dtype != p.dtype:
+            raise TrainingError(
+                f"{where}: grads[{k!r}] is {g.dtype} but params[{k!r}] is {p.dtype}; compute "
+                f"the gradient from the layer's own arrays (X, dZ, params) so it has their "
+                f"dtype, or build the network with dtype={g.dtype.name!r}"
+            )
+        if slot is None or slot.p.shape != p.shape or slot.p.dtype != p.dtype:
+            slot = Slot(f"{i}.{k}", p, g, self.n_state, self.weight_decay > 0 and k == "W")
+            self._slots[(i, k)] = slot
+        slot.p, slot.g = p, g
+        return slot
 
     def step(self) -> None:
         raise NotImplementedError
 
 
 class SGD(Optimizer):
-    def __init__(self, net: Network, lr: float, weight_decay: float = 0.0) -> None:
-        super().__init__(net, lr, weight_decay)
-        self.tmp = [np.empty_like(p) for _, p, _ in self.params]
-
     def step(self) -> None:
-        for (name, p, g), tmp in zip(self.params, self.tmp, strict=True):
-            if self._decays(name):
+        for s in self.slots():
+            p, g, tmp = s.p, s.g, s.tmp
+            if s.decays:
                 np.multiply(p, self.weight_decay, out=tmp)
                 g += tmp
             np.multiply(g, self.lr, out=tmp)
@@ -65,18 +140,19 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
+    n_state = 1
+
     def __init__(self, net: Network, lr: float, momentum: float = 0.9,
                  weight_decay: float = 0.0) -> None:
         super().__init__(net, lr, weight_decay)
         self.momentum = momentum
-        self.v = [np.zeros_like(p) for _, p, _ in self.params]
-        self.tmp = [np.empty_like(p) for _, p, _ in self.params]
         self.t = 0
 
     def step(self) -> None:
         self.t += 1
-        for (name, p, g), v, tmp in zip(self.params, self.v, self.tmp, strict=True):
-            if self._decays(name):
+        for s in self.slots():
+            p, g, tmp, (v,) = s.p, s.g, s.tmp, s.state
+            if s.decays:
                 np.multiply(p, self.weight_decay, out=tmp)
                 g += tmp
             v *= self.momentum
@@ -88,20 +164,22 @@ class Momentum(Optimizer):
 
 
 class Adam(Optimizer):
+    n_state = 2
+
     def __init__(self, net: Network, lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(net, lr, weight_decay)
         self.b1, self.b2, self.eps, self.t = b1, b2, eps, 0
-        self.m = [np.zeros_like(p) for _, p, _ in self.params]
-        self.v = [np.zeros_like(p) for _, p, _ in self.params]
-        self.tmp = [np.empty_like(p) for _, p, _ in self.params]
 
     def step(self) -> None:
         self.t += 1
-        b1, b2, t = self.b1, self.b2, self.t
-        step_size = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)  # bias corrections, folded
-        eps = self.eps * math.sqrt(1 - b2**t)  # eps is added to sqrt(v_hat); moved onto sqrt(v)
-        for (name, p, g), m, v, tmp in zip(self.params, self.m, self.v, self.tmp, strict=True):
+        b1, b2 = self.b1, self.b2
+        for s in self.slots():
+            p, g, tmp, (m, v) = s.p, s.g, s.tmp, s.state
+            s.t += 1  # per parameter: one that started later gets its own bias corrections
+            t = s.t
+            step_size = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)  # bias corrections, folded
+            eps = self.eps * math.sqrt(1 - b2**t)  # eps is added to sqrt(v_hat); moved onto sqrt(v)
             np.subtract(g, m, out=tmp)          # m = b1 m + (1 - b1) g  ==  m + (1 - b1)(g - m)
             tmp *= 1 - b1
             m += tmp
@@ -109,14 +187,14 @@ class Adam(Optimizer):
             tmp -= v
             tmp *= 1 - b2
             v += tmp
-            if t % FLUSH_EVERY == 0:
+            if self.t % FLUSH_EVERY == 0:
                 flush_tiny(m)
                 flush_tiny(v)
             np.sqrt(v, out=tmp)                 # p -= step_size * m / (sqrt(v) + eps)
             tmp += eps
             np.divide(m, tmp, out=tmp)
             tmp *= step_size
-            if self._decays(name):
+            if s.decays:
                 p *= 1 - self.lr * self.weight_decay
             p -= tmp
 

@@ -25,6 +25,7 @@ from tqdm.std import tqdm as text_bar
 
 from .augment import Augment
 from .errors import SpecError, TrainingError
+from .nn.checks import label_problem
 from .nn.network import Network
 from .optim import default_lr, get_schedule, make_optimizer
 
@@ -130,20 +131,23 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     if y is None:
         raise SpecError("train() needs labels: pass train(net, x, y) or a Dataset")
     x = net.check_input(x)
-    y = np.asarray(y, dtype=np.int64)
-    if len(x) != len(y) or len(x) == 0:
-        raise SpecError(f"training needs as many labels as images, got {len(x)} and {len(y)}")
-    if y.min() < 0 or y.max() >= net.n_classes:
-        raise SpecError(
-            f"labels must be 0..{net.n_classes - 1} for this network, got {y.min()}..{y.max()}"
-        )
+    problem = label_problem(x, y, net.n_classes, net.n_inputs)
+    if problem:
+        raise SpecError(problem)
+    y = np.asarray(y).astype(np.int64)
+    if len(x) == 0:
+        raise SpecError("there are no training images: pass at least one image and its label")
     if epochs < 1 or batch_size < 1:
         raise SpecError(f"epochs and batch size must be at least 1, got {epochs}, {batch_size}")
     if not 0 <= warmup <= epochs:
         raise SpecError(f"warmup must be between 0 and the number of epochs ({epochs}), "
                         f"got {warmup}")
     if x_val is not None:
-        x_val, y_val = net.check_input(x_val), np.asarray(y_val, dtype=np.int64)
+        x_val = net.check_input(x_val)
+        problem = label_problem(x_val, y_val, net.n_classes, net.n_inputs)
+        if problem:
+            raise SpecError(f"validation set: {problem}")
+        y_val = np.asarray(y_val).astype(np.int64)
     augment = Augment() if augment is True else augment or None
     lr = default_lr(optimizer, lr)
     opt = make_optimizer(optimizer, net, lr, weight_decay)

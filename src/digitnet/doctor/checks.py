@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..nn.checks import label_problem
 from ..nn.network import Network
 from .findings import Advice, Finding, Thresholds
 
@@ -44,48 +45,6 @@ def check_inputs(x: np.ndarray, y: Any, n_classes: int, th: Thresholds | None = 
         findings.append(Finding("bad_labels", problem + " (The doctor did not train: the loss "
                                 "cannot be computed with these labels.)", evidence))
     return findings
-
-
-def label_problem(x: np.ndarray, y: Any, n_classes: int,
-                  n_inputs: int | None = None) -> str | None:
-    """What is wrong with images ``x`` and labels ``y`` for a network of ``n_classes`` outputs
-    (and ``n_inputs`` inputs, if given), in words with the fix; None when they fit."""
-    x, y = np.asarray(x), np.asarray(y)
-    m = len(y) if y.ndim == 1 else None
-    if (x.ndim == 2 and n_inputs and x.shape[0] == n_inputs and x.shape[1] != n_inputs) or (
-            x.ndim == 2 and m is not None and x.shape[1] == m and x.shape[0] != m):
-        return (f"The images have shape {x.shape}: one image per column, as in the notebooks "
-                f"(X:(784, m)). digitnet stores one image per row, (m, 784): pass X.T.")
-    if y.ndim == 2 and y.shape[1] == n_classes and y.shape[0] == len(x):
-        return (f"The labels are rows of {n_classes} values (one-hot, shape {y.shape}); "
-                "digitnet takes one class number per image: use y.argmax(axis=1).")
-    if y.ndim == 2 and y.shape[0] == n_classes:
-        return (f"The labels have shape {y.shape}: one-hot columns, as in the notebooks "
-                f"(Y:({n_classes}, m)); digitnet takes one class number per image, shape (m,): "
-                "use Y.argmax(axis=0).")
-    if y.ndim == 2 and 1 in y.shape:
-        return (f"The labels have shape {y.shape}; digitnet takes one class number per image, "
-                "shape (N,): use y.reshape(-1).")
-    if y.ndim != 1:
-        return (f"The labels have shape {y.shape}; digitnet takes one class number per image, "
-                "shape (N,).")
-    if len(y) != len(x):
-        return f"There are {len(x)} images but {len(y)} labels: pass one label per image."
-    if len(y) and not np.issubdtype(y.dtype, np.number):
-        return f"The labels are {y.dtype.name} values; digitnet takes class numbers 0..9."
-    if len(y):
-        lo, hi = float(y.min()), float(y.max())
-        if not np.all(np.mod(y, 1) == 0):
-            return ("The labels are not whole numbers (e.g. probabilities); digitnet takes "
-                    f"class numbers 0..{n_classes - 1}: convert them with y.astype(int).")
-        if lo == 1 and hi == n_classes:
-            return (f"The labels run 1..{n_classes} (one-based, as in MATLAB); digitnet takes "
-                    f"0..{n_classes - 1}: subtract 1 (y - 1).")
-        if lo < 0 or hi > n_classes - 1:
-            return (f"The labels run {lo:g}..{hi:g} but this network tells {n_classes} classes "
-                    f"apart, numbered 0..{n_classes - 1}: fix the labels, or give the last "
-                    f"layer as many outputs as there are classes.")
-    return None
 
 
 def check_probabilities(net: Network, X: np.ndarray, th: Thresholds | None = None) -> list[Finding]:

@@ -4,13 +4,19 @@ The contract every layer keeps (activations in `activations.py` too):
 
 - ``forward(X, training=False) -> A`` computes the output and keeps what backward needs;
 - ``backward(dA) -> dX`` takes the gradient of the loss w.r.t. the output and returns it w.r.t.
-  the input, filling ``self.grads`` (same keys and shapes as ``self.params``);
+  the input, filling ``self.grads`` (same keys and shapes as ``self.params``), in place or with
+  new arrays: the optimizers read ``grads`` afresh at every step;
 - ``params`` / ``grads``: dicts of named arrays, so optimizers, gradient checks and model files
   treat every layer alike; ``state``: arrays saved with the model but not trained;
-- ``config()``: the constructor arguments as JSON, so a model file can rebuild the layer.
+- ``n_in`` (values per example) on a layer that can come first, so a network can check inputs;
+- ``config()``: the constructor arguments as JSON, so a model file can rebuild the layer (a class
+  of your own must also be registered: ``dn.register_layer(MyLayer)``).
 
-Arrays are batch-first: ``(N, features)``. Gradients are of the *mean* loss over the batch, so the
-1/N of the notebooks' ``dW = 1/m dZ X.T`` is already inside ``dZ`` (the loss puts it there).
+Arrays are batch-first: ``(N, features)``, one example per row, where the course notebooks keep
+one per column: each formula here is the transpose of theirs (``Z = X @ W + b`` is their
+``Z = W X + b``; ``reference.py`` has their versions, and the tests say both agree). Gradients
+are of the *mean* loss over the batch, so the 1/m of the notebooks' ``dW = 1/m dZ X.T`` is
+already inside ``dZ`` (the loss puts it there).
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ class Layer:
 
 
 class Dense(Layer):
-    """Fully connected layer.
+    """Fully connected layer: the notebooks' Z = W X + b, transposed (W here is their W.T).
 
     Forward:   Z = X @ W + b          X:(N, n_in)  W:(n_in, n_out)  b:(n_out,)  Z:(N, n_out)
     Backward:  dW = X.T @ dZ          (n_in, n_out)

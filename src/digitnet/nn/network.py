@@ -1,14 +1,20 @@
-"""Network: a sequence of layers and a loss; forward, backward, predict and the parameters."""
+"""Network: a sequence of layers and a loss; forward, backward, predict and the parameters.
+
+Also the registry of layer types that model files may name (``LAYER_TYPES``): digitnet's own,
+and a learner's classes added with ``register_layer``.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import DigitnetError, SpecError, TrainingError
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .checks import images_problem, label_problem
 from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
@@ -16,11 +22,39 @@ from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 if TYPE_CHECKING:
     from .probe import StepTrace
 
-#: every layer a model file may name; add a new layer class here to make it saveable
-LAYER_TYPES: dict[str, type[Layer]] = {
+#: digitnet's own layers, by the name a model file gives them
+BUILTIN_LAYER_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls for cls in (Dense, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh, BatchNorm,
                                   Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape)
 }
+#: every layer a model file may name: the built-in ones and those added with register_layer
+LAYER_TYPES: dict[str, type[Layer]] = dict(BUILTIN_LAYER_TYPES)
+
+#: layers that output as many values per image as they take, so the network's input width is
+#: that of the next layer (Flatten: the next layer's, as check_input flattens images anyway)
+_WIDTH_KEEPING = (ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, BatchNorm, Flatten)
+
+L = TypeVar("L", bound=type[Layer])
+
+
+def register_layer(cls: L) -> L:
+    """Let model files save and load a layer class of your own: ``dn.register_layer(MyDense)``
+    once after the class (or ``@dn.register_layer`` above it), before ``save_model`` and before
+    ``load_model`` in a later session.
+
+    A model file stores the class's name and its ``config()``, which must return the arguments
+    of its constructor as JSON values (``{"n_in": 784, "n_out": 32}``); loading calls
+    ``MyDense(**config)`` and then fills in the saved parameters. Registering a class again
+    under the same name (a notebook cell run twice) replaces the earlier one."""
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise SpecError(f"register_layer takes a layer class (class MyDense(dn.Layer): ...), "
+                        f"got {cls!r}")
+    name = cls.__name__
+    if BUILTIN_LAYER_TYPES.get(name, cls) is not cls:
+        raise SpecError(f"digitnet has its own layer called {name}: give your class another "
+                        f"name (e.g. My{name}) so that model files can tell the two apart")
+    LAYER_TYPES[name] = cls
+    return cls
 
 
 class Network:
@@ -42,9 +76,20 @@ class Network:
         if loss not in LOSSES:
             raise SpecError(f"unknown loss {loss!r}: use one of {', '.join(LOSSES)}")
         self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise SpecError(f"layer {i} is a {type(layer).__name__}, not a layer: a network "
+                                f"takes a list of layers, e.g. [dn.Dense(784, 10)]; a layer of "
+                                f"your own subclasses dn.Layer")
+            missing = [a for a in ("params", "grads", "state") if not hasattr(layer, a)]
+            if missing:
+                raise SpecError(f"layer {i} ({type(layer).__name__}) has no "
+                                f"{' or '.join(missing)}: its __init__ must call "
+                                f"super().__init__() before setting self.params")
         self.loss = LOSSES[loss]()
         self.dtype = np.dtype(dtype)
         self.meta: dict[str, Any] = {}
+        self._n_outputs: tuple[tuple[int, ...], int] | None = None  # (layer ids, width)
         if seed is not None:
             self.initialize(seed)
         else:
@@ -58,21 +103,48 @@ class Network:
 
     # --- parameters -----------------------------------------------------------------------
     def initialize(self, seed: int) -> None:
+        """Redraw every layer's parameters from one generator seeded with ``seed``. A layer of
+        your own without an ``initialize`` method keeps the parameters it made (converted to
+        the network's dtype)."""
         rng = np.random.default_rng(seed)
         for layer in self.layers:
             layer.initialize(rng, self.dtype)
+        self.astype(self.dtype)
 
     def astype(self, dtype: Any) -> Network:
+        """Convert every layer's params, grads and state to ``dtype`` (in new arrays).
+
+        A layer of your own that keeps float64 arrays (NumPy's default) in a float32 network is
+        converted here. One that also keeps a parameter under another name (``self.W`` as well
+        as ``self.params["W"]``) would be left using the old array and stop learning: that is a
+        SpecError saying so."""
         self.dtype = np.dtype(dtype)
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            arrays = [a for d in (layer.params, layer.grads, layer.state) for a in d.values()]
+            if all(getattr(a, "dtype", None) == self.dtype for a in arrays):
+                continue
+            held = [f"self.{name}" for name, v in vars(layer).items()
+                    if any(v is a for a in arrays)]
+            if held:
+                kind = next(a.dtype for a in arrays if getattr(a, "dtype", None) != self.dtype)
+                raise SpecError(
+                    f"layer {i} ({type(layer).__name__}) has {kind} arrays but the network is "
+                    f"{self.dtype}, and it also keeps them as {', '.join(held)}: converting "
+                    f"self.params would leave {held[0]} behind, so the layer would not learn. "
+                    f"Use only self.params / self.grads in forward and backward, or create "
+                    f"the arrays as {self.dtype} (.astype(np.{self.dtype})), or build the "
+                    f"network with dtype=np.{kind}"
+                )
             layer.astype(self.dtype)
         return self
 
-    def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        """Yield (name, parameter, gradient) for every parameter, e.g. ("0.W", W, dW)."""
+    def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
+        """Yield (name, parameter, gradient) for every parameter, e.g. ("0.W", W, dW).
+
+        A layer that makes its gradients only in its first backward gives None before it."""
         for i, layer in enumerate(self.layers):
             for k, p in layer.params.items():
-                yield f"{i}.{k}", p, layer.grads[k]
+                yield f"{i}.{k}", p, layer.grads.get(k)
 
     @property
     def n_params(self) -> int:
@@ -86,17 +158,51 @@ class Network:
 
     @property
     def n_inputs(self) -> int:
-        """Values per input image: the first layer's n_in (784 for Dense(784, ..) or
-        Reshape(28, 28, 1))."""
-        for layer in self.layers:
-            if hasattr(layer, "n_in"):
-                return int(layer.n_in)
+        """Values per input image: the first layer's ``n_in`` (784 for Dense(784, ..) or
+        Reshape(28, 28, 1)), past activations, Dropout, BatchNorm and Flatten."""
+        for i, layer in enumerate(self.layers):
+            n_in = getattr(layer, "n_in", None)
+            if n_in is not None:
+                return int(n_in)
+            if not isinstance(layer, _WIDTH_KEEPING):
+                raise SpecError(
+                    f"layer {i} ({type(layer).__name__}) does not say how many values per image "
+                    f"it takes, so the network cannot check its inputs: give it an n_in "
+                    f"attribute (self.n_in = n_in in its __init__)"
+                )
         raise SpecError("the network's first layers do not say how many inputs they take: "
                         "start it with Dense(n_in, ...) or Reshape(28, 28, 1)")
 
     @property
     def n_outputs(self) -> int:
-        return next(layer.n_out for layer in reversed(self.layers) if isinstance(layer, Dense))
+        """Scores per image: the last layer's output width. A Dense layer's ``n_out``; for any
+        other last layer, found by running one image of zeros through the network (once: it is
+        remembered until the list of layers changes)."""
+        last = self.layers[-1]
+        if type(last) is Dense:
+            return last.n_out
+        key = tuple(map(id, self.layers))
+        if self._n_outputs is None or self._n_outputs[0] != key:
+            A = np.zeros((1, self.n_inputs), self.dtype)
+            for i, layer in enumerate(self.layers):
+                try:
+                    A = layer.forward(A, training=False)
+                except DigitnetError:
+                    raise
+                except Exception as e:
+                    raise SpecError(
+                        f"cannot tell how many scores this network outputs: layer {i} "
+                        f"({type(layer).__name__}) failed on one image of zeros "
+                        f"({type(e).__name__}: {e})"
+                    ) from e
+            if np.ndim(A) != 2 or len(A) != 1:
+                raise SpecError(
+                    f"the last layer ({type(last).__name__}) gives an array of shape "
+                    f"{np.shape(A)} for one image; a network must end with scores of shape "
+                    f"(N, n_classes)"
+                )
+            self._n_outputs = (key, int(A.shape[1]))
+        return self._n_outputs[1]
 
     @property
     def n_classes(self) -> int:
@@ -121,9 +227,15 @@ class Network:
 
     def backward(self, dZ: np.ndarray) -> None:
         """Propagate dZ = dL/dZ back through every layer, filling each layer's grads."""
-        for layer in reversed(self.layers):
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
             dZ = layer.backward(dZ)
             if dZ is None:
+                if layer.needs_input_grad and i > 0:
+                    raise TrainingError(
+                        f"layer {i} ({type(layer).__name__}).backward returned None: it must "
+                        f"return dX, the gradient w.r.t. its input, for the layers before it"
+                    )
                 break
 
     def train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -151,12 +263,17 @@ class Network:
         """``X`` as an (N, n_inputs) array of the network's dtype, or a SpecError saying what to
         change."""
         X = np.asarray(X)
+        n = self.n_inputs
         if X.ndim >= 2 and X.ndim != 2:
             X = X.reshape(len(X), -1)
-        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+        if X.ndim != 2 or X.shape[1] != n:
+            columns = images_problem(X, n)
+            if columns:
+                raise SpecError(columns)
+            one = " (one image? pass X.reshape(1, -1))" if X.shape == (n,) else ""
             raise SpecError(
-                f"this network takes inputs of {self.n_inputs} values per image (N, "
-                f"{self.n_inputs}); got an array of shape {np.shape(X)}"
+                f"this network takes inputs of {n} values per image (N, {n}), one image per "
+                f"row; got an array of shape {np.shape(X)}{one}"
             )
         return X.astype(self.dtype, copy=False)
 
@@ -174,6 +291,10 @@ class Network:
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 500) -> tuple[float, float]:
         """(mean loss, accuracy) on a labelled set, without touching the gradients."""
         X = self.check_input(X)
+        problem = label_problem(X, y, self.n_classes, self.n_inputs)
+        if problem:
+            raise SpecError(problem)
+        y = np.asarray(y).astype(np.int64, copy=False)
         total, correct = 0.0, 0
         for i in range(0, len(X), batch_size):
             Z = self.forward(X[i:i + batch_size])
@@ -192,14 +313,70 @@ class Network:
 
     @classmethod
     def from_config(cls, config: dict[str, Any], dtype: Any = np.float32) -> Network:
+        """Rebuild a network from ``config()``: each layer as ``LAYER_TYPES[type](**args)``."""
         layers = []
-        for spec in config["layers"]:
+        for i, spec in enumerate(config["layers"]):
             spec = dict(spec)
             kind = spec.pop("type")
             if kind not in LAYER_TYPES:
-                raise SpecError(f"unknown layer type {kind!r}")
-            layers.append(LAYER_TYPES[kind](**spec))
+                raise SpecError(
+                    f"layer {i} is of type {kind!r}, which is not a digitnet layer: if it is a "
+                    f"class of your own, define it and call dn.register_layer({kind}) before "
+                    f"dn.load_model"
+                )
+            try:
+                layers.append(LAYER_TYPES[kind](**spec))
+            except DigitnetError:
+                raise
+            except Exception as e:
+                raise SpecError(f"layer {i}: {kind}(**{spec}) failed "
+                                f"({type(e).__name__}: {e})") from e
         return cls(layers, loss=config["loss"], seed=None, dtype=dtype)
+
+    def check_saveable(self) -> None:
+        """SpecError unless a model file could rebuild every layer: its class registered under
+        its name, and, for a class of your own, ``config()`` JSON values with which the
+        constructor builds parameters (and state) of the same shapes as the layer's."""
+        for i, layer in enumerate(self.layers):
+            cls, name = type(layer), type(layer).__name__
+            where = f"layer {i} ({name})"
+            if BUILTIN_LAYER_TYPES.get(name) is cls:
+                continue
+            if name in BUILTIN_LAYER_TYPES:
+                raise SpecError(f"{where} has the name of a digitnet layer but is another class: "
+                                f"rename it (e.g. My{name}) and register it with "
+                                f"dn.register_layer(My{name})")
+            if LAYER_TYPES.get(name) is not cls:
+                raise SpecError(
+                    f"{where} is not a registered layer type, so a model file could not rebuild "
+                    f"it: call dn.register_layer({name}) after its class definition (its "
+                    f"config() must return its constructor's arguments, e.g. "
+                    f"{{'n_in': 784, 'n_out': 32}}), then save again"
+                )
+            config = layer.config()
+            try:
+                json.dumps(config, allow_nan=False)
+            except (TypeError, ValueError) as e:
+                raise SpecError(f"{where}: config() must return a dict of JSON values (numbers, "
+                                f"strings, lists; int() or float() of NumPy numbers), got "
+                                f"{config!r} ({e})") from None
+            try:
+                rebuilt = cls(**config)
+            except Exception as e:
+                raise SpecError(
+                    f"{where}: {name}(**config()) with config() = {config!r} failed "
+                    f"({type(e).__name__}: {e}); config() must return the arguments of "
+                    f"{name}'s constructor by name, so a model file can rebuild the layer"
+                ) from e
+            for part in ("params", "state"):
+                have = {k: np.shape(v) for k, v in getattr(layer, part).items()}
+                built = {k: np.shape(v) for k, v in getattr(rebuilt, part).items()}
+                if have != built:
+                    raise SpecError(
+                        f"{where}: {name}(**{config!r}) builds {part} {built}, but this layer "
+                        f"has {have}; config() must return every constructor argument that "
+                        f"decides a shape"
+                    )
 
     def summary(self) -> str:
         rows = [(str(i), repr(layer), sum(p.size for p in layer.params.values()))
