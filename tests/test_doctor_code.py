@@ -396,3 +396,28 @@ def test_the_learner_network_is_measured_like_a_digitnet_one():
     net.layers[0].params.update(W=W1, b=b1.ravel())
     net.layers[2].params.update(W=W2, b=b2.ravel())
     np.testing.assert_allclose(net.predict_proba(x), A2, rtol=1e-10)
+
+
+@pytest.mark.parametrize("acts", [["ReLU", "ReLU"], ["tanh", "sigmoid"], ["leaky ReLU", "ReLU"]])
+def test_the_reference_gradients_are_digitnets_own(acts):
+    """What a learner's gradients are compared with (doctor/code/formulas.py, in columns) is
+    exactly what digitnet's layers compute (in rows) on the same weights."""
+    from digitnet.doctor.code.formulas import ACTIVATIONS, softmax, true_gradients
+    from digitnet.doctor.code.training import to_network
+
+    rng = np.random.default_rng(0)
+    sizes, m = [784, 16, 12, 10], 9
+    Ws = [rng.standard_normal((n, k)) * 0.2 for k, n in zip(sizes, sizes[1:], strict=False)]
+    bs = [rng.standard_normal((n, 1)) * 0.1 for n in sizes[1:]]
+    X, y = rng.random((784, m)), rng.integers(0, 10, m)
+    A, Z = [X], []
+    for l, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+        Z.append(W @ A[-1] + b)
+        A.append(softmax(Z[-1]) if l == 2 else ACTIVATIONS[acts[l]][0](Z[-1]))
+    tg = true_gradients(A, Z, acts, Ws, y)
+    net = to_network((Ws, bs), acts)
+    net.train_step(X.T, y)
+    dense = [layer for layer in net.layers if "W" in layer.params]
+    for l, layer in enumerate(dense):
+        np.testing.assert_allclose(tg.dW[l], layer.grads["W"].T, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(tg.db[l][:, 0], layer.grads["b"], rtol=1e-10, atol=1e-14)
