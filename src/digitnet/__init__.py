@@ -37,14 +37,16 @@ __all__ = [
     "prepare_image", "prepare_file", "predict_files", "read_number",
 ]
 
-#: reading a person's images (Pillow, scipy): imported on first use, to keep `import digitnet` fast
+#: reading a person's images (Pillow, SciPy: the [images] extra): imported on first use, so that
+#: `import digitnet` stays fast and works without the extra (see extras.py)
 _LAZY = {"prepare_image": (".data.images", "prepare"),
          "prepare_file": (".data.images", "prepare_file"),
          "predict_files": (".read", "predict_files"), "read_number": (".read", "read_number")}
 
 
 def __getattr__(name: str) -> object:
-    """``dn.plots``: the figures module, imported (with matplotlib) on first use only."""
+    """``dn.plots``: the figures module, imported (with matplotlib) on first use only; without
+    the [plots] extra, it and the names in ``_LAZY`` raise ``MissingExtraError``."""
     if name == "plots":
         import importlib
 

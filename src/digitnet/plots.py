@@ -25,12 +25,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib import figure
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.ticker import MaxNLocator
 
+from .extras import missing
 from .nn.probe import ACTIVATION_TYPES, forward_trace
 from .train import History
+
+try:
+    from matplotlib import figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.ticker import MaxNLocator
+except ImportError as e:
+    raise missing("plots", e) from None
 
 RIGHT, WRONG = "#1a7f37", "#cf222e"  # green and red, also readable for most colour-blind eyes
 DIGIT_CMAP = "gray_r"  # ink dark on white, like the page it was written on

@@ -24,10 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
-from scipy import ndimage
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .data.images import (
     WORK_SIDE,
@@ -40,6 +36,15 @@ from .data.images import (
     to_gray,
 )
 from .errors import ImageError
+from .extras import missing
+
+try:
+    from PIL import Image
+    from scipy import ndimage
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+except ImportError as e:
+    raise missing("images", e) from None
 
 READ_SIDE = 1600  # images are read from a copy whose longer side is at most this
 MERGE = 0.5  # blobs overlapping in x by this share of the narrower one's width are one digit

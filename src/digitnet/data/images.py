@@ -27,10 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
-from scipy import ndimage
 
 from ..errors import ImageError
+from ..extras import missing
+
+try:
+    from PIL import Image, ImageOps
+    from scipy import ndimage
+except ImportError as e:
+    raise missing("images", e) from None
 
 #: file name endings taken from a folder given to ``list_images``
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

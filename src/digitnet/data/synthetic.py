@@ -8,7 +8,13 @@ grey images like the ones people photograph or scan.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+
+from ..extras import missing
+
+try:
+    from PIL import Image
+except ImportError as e:
+    raise missing("images", e) from None
 
 
 def enlarge(x: np.ndarray, scale: int = 3) -> np.ndarray:

@@ -27,8 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+
+from ..extras import missing
+
+try:
+    from flask import Flask, Response, jsonify, request
+    from waitress.server import create_server
+    from werkzeug.exceptions import HTTPException
+except ImportError as e:
+    raise missing("web", e) from None
 
 from ..data.images import SIZE, center_digit, decode_image, ink_map
 from ..errors import DigitnetError, ImageError
@@ -149,8 +156,6 @@ def create_app(net: Any, *, name: str = "") -> Flask:
 
 def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> Any:
     """A waitress server for ``app`` (not started: call ``.run()``; ``.effective_port``)."""
-    from waitress.server import create_server
-
     try:
         return create_server(app, host=host, port=port, threads=threads, connection_limit=512,
                              max_request_body_size=WAITRESS_MAX_BYTES, ident="digitnet")
