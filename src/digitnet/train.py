@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.std import tqdm as text_bar
 
 from .augment import Augment
 from .errors import SpecError, TrainingError
@@ -65,11 +64,11 @@ class History:
         return loss_curves(self, per=per)
 
 
-def progress_bar() -> type[text_bar]:
+def progress_bar() -> type[Any]:
     """The progress bar class for where training runs: in Jupyter, tqdm's widget bar when
     ipywidgets is installed; everywhere else (and in Jupyter without ipywidgets) the text bar
     on stderr. (``tqdm.auto`` would warn "IProgress not found" in a notebook without
-    ipywidgets.)"""
+    ipywidgets.) tqdm is imported here, not with digitnet: it takes a while to import."""
     get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
     shell = get_ipython() if get_ipython is not None else None
     if (shell is not None and "IPKernelApp" in getattr(shell, "config", {})
@@ -78,6 +77,8 @@ def progress_bar() -> type[text_bar]:
 
         if notebook.IProgress is not None:  # None when ipywidgets is too old for tqdm
             return notebook.tqdm
+    from tqdm.std import tqdm as text_bar
+
     return text_bar
 
 

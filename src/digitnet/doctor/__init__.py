@@ -25,9 +25,19 @@ with the formulas.
 """
 
 from .checks import check_inputs, check_probabilities
-from .code import CodeDiagnosis, check_code
 from .diagnose import PROBE_SIZE, diagnose
 from .findings import FINDINGS, Advice, Diagnosis, Finding, Thresholds
 
 __all__ = ["FINDINGS", "PROBE_SIZE", "Advice", "CodeDiagnosis", "Diagnosis", "Finding",
            "Thresholds", "check_code", "check_inputs", "check_probabilities", "diagnose"]
+
+
+def __getattr__(name: str) -> object:
+    """``check_code``, ``CodeDiagnosis`` and ``code``: the learner-code checker, imported on
+    first use (it is a third of the time ``import digitnet`` would take)."""
+    if name in ("check_code", "CodeDiagnosis", "code"):
+        import importlib
+
+        code = importlib.import_module(".code", __name__)
+        return code if name == "code" else getattr(code, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
