@@ -205,6 +205,12 @@ class Network:
         return self._n_outputs[1]
 
     @property
+    def thread_safe(self) -> bool:
+        """Whether several threads may predict with this network at once: digitnet's own layers
+        keep nothing when predicting; a learner's layer may (``self.X = X`` in its forward)."""
+        return all(type(layer) in BUILTIN_LAYER_TYPES.values() for layer in self.layers)
+
+    @property
     def n_classes(self) -> int:
         """Classes the network tells apart: 2 for a one-output sigmoid network."""
         return 2 if isinstance(self.loss, SigmoidBinaryCrossEntropy) else self.n_outputs
@@ -299,7 +305,7 @@ class Network:
         for i in range(0, len(X), batch_size):
             Z = self.forward(X[i:i + batch_size])
             yb = y[i:i + batch_size]
-            total += self.loss.forward(Z, yb) * len(yb)
+            total += self.loss.value(Z, yb) * len(yb)
             correct += int(np.sum(self.loss.labels(Z) == yb))
         n = max(len(X), 1)
         return total / n, correct / n

@@ -33,8 +33,7 @@ def rms(a: np.ndarray) -> float:
 
 def forward_trace(net: Network, X: np.ndarray) -> list[tuple[int, Layer, np.ndarray]]:
     """Run ``X`` through the layers (evaluation mode) and return (index, layer, output) for each.
-
-    Each layer keeps what its backward needs, so ``net.backward`` may follow.
+    (Evaluation mode keeps nothing on the layers: a backward pass needs a training-mode forward.)
     """
     A = net.check_input(X)
     out = []
@@ -50,7 +49,9 @@ def measure(net: Network, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     Returns a dict: ``loss``, ``accuracy``, ``predicted`` (N,), ``input_rms``, ``activations``
     (per activation layer: layer, rms, ratio to the input RMS, dead_share and units for ReLU)
     and ``gradients`` (per weight array W: param, layer, norm of dW, ratio ||dW|| / ||W||).
-    The gradients are those of the loss on (X, y); the weights are not changed.
+    Activations, loss and predictions are those of evaluation mode; the gradients those of a
+    training step on (X, y), as the optimizer sees them (dropout on, BatchNorm on the batch's
+    statistics). The weights and the running statistics are left as they were.
     """
     X = net.check_input(X)
     input_rms = rms(X) or 1.0
@@ -68,8 +69,12 @@ def measure(net: Network, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         activations.append(entry)
     Z = trace[-1][2]
     predicted = net.loss.labels(Z)
-    loss = float(net.loss.forward(Z, y))
+    loss = net.loss.value(Z, y)
+    states = [a.copy() for _, a in net.states()]
+    net.loss.forward(net.forward(X, training=True), y)
     net.backward(net.loss.backward())
+    for (_, a), saved in zip(net.states(), states, strict=True):
+        a[...] = saved
     gradients = []
     for i, layer in enumerate(net.layers):
         if "W" in layer.params:
