@@ -9,7 +9,7 @@ import pytest
 
 import digitnet as dn
 from digitnet.errors import ModelFileError, SpecError, TrainingError
-from digitnet.nn.network import LAYER_TYPES
+from digitnet.modelfile import LAYER_TYPES
 from digitnet.optim import make_optimizer
 
 OPTIMIZERS = ["sgd", "momentum", "adam"]

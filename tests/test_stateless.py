@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import digitnet as dn
-from digitnet.nn.network import BUILTIN_LAYER_TYPES
+from digitnet.modelfile import BUILTIN_LAYER_TYPES
 
 
 def snapshot(layer):

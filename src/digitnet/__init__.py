@@ -14,12 +14,12 @@ from .data import Dataset, load_dataset  # noqa: E402
 from .doctor import Diagnosis, Finding, diagnose  # noqa: E402
 from .errors import DigitnetError  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
-from .modelfile import load_model, save_model  # noqa: E402
+from .modelfile import load_model, register_layer, save_model  # noqa: E402
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: E402
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape  # noqa: E402
 from .nn.layers import BatchNorm, Dense, Dropout, Layer  # noqa: E402
 from .nn.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, softmax  # noqa: E402
-from .nn.network import Network, register_layer  # noqa: E402
+from .nn.network import Network  # noqa: E402
 from .nn.specs import build_network  # noqa: E402
 from .optim import SGD, Adam, Momentum  # noqa: E402
 from .report import write_report  # noqa: E402
