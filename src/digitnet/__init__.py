@@ -8,8 +8,6 @@
     >>> dn.save_model(net, "model.npz"); net = dn.load_model("model.npz")
 """
 
-__version__ = "0.1.0"
-
 from .data import Dataset, load_dataset  # noqa: E402
 from .doctor import Diagnosis, Finding, diagnose  # noqa: E402
 from .errors import DigitnetError  # noqa: E402
@@ -24,6 +22,7 @@ from .nn.specs import build_network  # noqa: E402
 from .optim import SGD, Adam, Momentum  # noqa: E402
 from .report import write_report  # noqa: E402
 from .train import History, train  # noqa: E402
+from .version import __version__ as __version__  # noqa: E402
 
 __all__ = [
     # layers and networks

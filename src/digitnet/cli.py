@@ -13,16 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .data import DATASET_NAMES, Dataset, load_dataset, write_submission
 from .errors import DigitnetError, SpecError, TrainingError
 from .modelfile import load_model, save_model
 from .nn.activations import ACTIVATIONS
 from .nn.init import INITIALIZERS
-from .nn.probe import LAYOUTS
 from .nn.specs import PRESET_TRAINING, PRESETS, build_network, recipe_for
 from .optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
+from .trace import LAYOUTS
 from .train import History, train
+from .version import __version__
 
 
 # --- shared options ---------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib import figure
@@ -30,7 +31,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.ticker import MaxNLocator
 
 from .nn.probe import ACTIVATION_TYPES, forward_trace
-from .train import History
+
+if TYPE_CHECKING:
+    from .train import History
 
 RIGHT, WRONG = "#1a7f37", "#cf222e"  # green and red, also readable for most colour-blind eyes
 DIGIT_CMAP = "gray_r"  # ink dark on white, like the page it was written on
@@ -132,13 +135,24 @@ def _grid(fig: Figure, n: int, cols: int) -> list[Any]:
 
 
 # --- training curves -----------------------------------------------------------------------------
+#: the fields of a History the curves read, with their values when a saved history lacks them
+_HISTORY_FIELDS = {"epoch": [], "loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [],
+                   "batch_loss": [], "best_epoch": None, "stop_reason": "completed"}
+
+
+def _history(history: Any) -> SimpleNamespace:
+    """A History, or its as_dict() (as saved in a model file), as the fields the curves read."""
+    get = history.get if isinstance(history, dict) else lambda k, d: getattr(history, k, d)
+    return SimpleNamespace(**{k: get(k, default) for k, default in _HISTORY_FIELDS.items()})
+
+
 def loss_curves(history: History | dict[str, Any], per: str = "both") -> Figure:
     """Training curves: the loss of every minibatch ("iteration", with a moving average), and the
     loss and accuracy per epoch on the training and validation data.
 
     ``per``: "iteration", "epoch" or "both" (one, two or three panels).
     """
-    h = history if isinstance(history, History) else History.from_dict(history)
+    h = _history(history)
     if per not in ("iteration", "epoch", "both"):
         raise ValueError(f"per must be 'iteration', 'epoch' or 'both', got {per!r}")
     panels = []

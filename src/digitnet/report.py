@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .doctor import diagnose
 from .errors import DigitnetError
 from .nn.network import Network
 from .train import History
+from .version import __version__
 
 #: the PNG files written next to report.html, in the order the report shows them
 FIGURE_FILES = ("curves.png", "predictions.png", "digit.png", "confusion.png", "per_class.png",

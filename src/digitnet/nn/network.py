@@ -15,7 +15,7 @@ from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 
 if TYPE_CHECKING:
-    from .probe import StepTrace
+    from ..trace import StepTrace
 
 #: layers that output as many values per image as they take, so the network's input width is
 #: that of the next layer (Flatten: the next layer's, as check_input flattens images anyway)
@@ -223,9 +223,11 @@ class Network:
 
         It runs on a copy, so this network does not change. ``print(net.trace(X, y))`` shows
         the table; ``layout="columns"`` shows the notebooks' view (one image per column,
-        ``Z1 = W1 @ X + b1``). Returns a ``StepTrace`` (see ``digitnet.nn.probe.trace_step``).
+        ``Z1 = W1 @ X + b1``). Returns a ``StepTrace`` (see ``digitnet.trace.trace_step``).
         """
-        from .probe import trace_step  # probe imports this module
+        # the one call up the data path from here: tracing applies an optimizer (see
+        # tests/test_imports.py); digitnet.trace imports this module only for type hints
+        from ..trace import trace_step
 
         return trace_step(self, X, y, lr=lr, optimizer=optimizer, layout=layout)
 
