@@ -22,6 +22,7 @@ from .nn.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, softmax  
 from .nn.network import Network, register_layer  # noqa: E402
 from .nn.specs import build_network  # noqa: E402
 from .optim import SGD, Adam, Momentum  # noqa: E402
+from .recipes import recipe_for, training_options  # noqa: E402
 from .report import write_report  # noqa: E402
 from .train import History, train  # noqa: E402
 
@@ -32,7 +33,7 @@ __all__ = [
     "SoftmaxCrossEntropy", "Tanh", "build_network", "register_layer", "softmax",
     # data, training, model files
     "Adam", "Dataset", "DigitnetError", "History", "Momentum", "SGD", "gradcheck",
-    "load_dataset", "load_model", "save_model", "train",
+    "load_dataset", "load_model", "save_model", "train", "recipe_for", "training_options",
     "Diagnosis", "Finding", "diagnose", "write_report",
     "prepare_image", "prepare_file", "predict_files", "read_number",
 ]

@@ -20,8 +20,9 @@ from .modelfile import load_model, save_model
 from .nn.activations import ACTIVATIONS
 from .nn.init import INITIALIZERS
 from .nn.probe import LAYOUTS
-from .nn.specs import PRESET_TRAINING, PRESETS, build_network, recipe_for
+from .nn.specs import PRESETS, build_network
 from .optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
+from .recipes import PRESET_TRAINING, RECIPE_KEYS, training_options
 from .train import History, train
 
 
@@ -55,13 +56,10 @@ def _emit_json(obj: dict[str, Any]) -> None:
 
 # --- train ------------------------------------------------------------------------------------
 def _fill_recipe(args: argparse.Namespace) -> None:
-    """Options left unset take the model's recipe (see `recipe_for`)."""
-    recipe = recipe_for(args.model)
-    if args.lr is None and args.optimizer not in (None, recipe["optimizer"]):
-        args.lr = DEFAULT_LR[args.optimizer]  # another optimizer: its own usual rate
-    for key, value in recipe.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    """Options left unset take the model's recipe (``recipes.training_options``)."""
+    given = {k: getattr(args, k) for k in RECIPE_KEYS}
+    for key, value in training_options(args.model, **given).items():
+        setattr(args, key, value)
 
 
 def _check_train_options(args: argparse.Namespace) -> None:
@@ -352,11 +350,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.bind:
         raise SpecError("--bind names the functions of your own code: use it with --code FILE")
     net, loaded = _model_or_spec(args)
-    recipe = recipe_for(args.model)
-    optimizer = args.optimizer or recipe["optimizer"]
-    lr = args.lr if args.lr is not None else (
-        recipe["lr"] if optimizer == recipe["optimizer"] else DEFAULT_LR[optimizer])
-    batch_size = args.batch_size or recipe["batch_size"]
+    spec = (net.meta.get("spec") or args.model) if loaded else args.model  # its recipe
+    opts = training_options(spec, optimizer=args.optimizer, lr=args.lr,
+                            batch_size=args.batch_size)
     steps = args.steps if args.steps is not None else 0 if loaded else 300
     if loaded and steps == 0:
         ds = _load(args, val_size=0)
@@ -371,8 +367,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if y is None:
         raise SpecError(f"{ds.name} has no labels for these images: the doctor needs labelled "
                         "images (use --dataset or a labelled --data)")
-    d = diagnose(net, x, y, x_val=x_val, y_val=y_val, steps=steps, batch_size=batch_size,
-                 optimizer=optimizer, lr=lr, weight_decay=args.weight_decay, seed=args.seed)
+    d = diagnose(net, x, y, x_val=x_val, y_val=y_val, steps=steps,
+                 batch_size=opts["batch_size"], optimizer=opts["optimizer"], lr=opts["lr"],
+                 weight_decay=args.weight_decay, seed=args.seed)
     if args.json:
         _emit_json(d.as_dict())
     else:
