@@ -166,3 +166,15 @@ def test_unset_train_options_follow_the_models_recipe(argv, expected):
     args = build_parser().parse_args(["train", *argv])
     _fill_recipe(args)
     assert {k: getattr(args, k) for k in expected} == expected
+
+
+def test_one_vs_rest_end_to_end(capsys, tmp_path):
+    path = tmp_path / "is3.npz"
+    code, out, _ = run(capsys, "train", *FAST, "--binary", "3", "--json", "--out", str(path))
+    assert code == 0 and last_json(out)["test_accuracy"] > 0.9
+    net = dn.load_model(path)
+    assert net.meta["binary_target"] == 3 and net.class_names == ["not 3", "3"]
+    code, out, _ = run(capsys, "evaluate", str(path), "--json")
+    assert code == 0 and set(last_json(out)["per_class_accuracy"]) == {"not 3", "3"}
+    code, _, err = run(capsys, "train", "--binary", "10")
+    assert code == 1 and "class 0..9" in err

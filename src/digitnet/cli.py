@@ -16,11 +16,13 @@ import numpy as np
 from . import __version__
 from .data import DATASET_NAMES, Dataset, load_dataset, write_submission
 from .errors import DigitnetError, SpecError, TrainingError
+from .metrics import per_class_accuracy
 from .modelfile import load_model, save_model
 from .nn.activations import ACTIVATIONS
 from .nn.init import INITIALIZERS
 from .nn.probe import LAYOUTS
 from .nn.specs import PRESETS, build_network
+from .onevsrest import labels_for, one_vs_rest, one_vs_rest_spec
 from .optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
 from .recipes import PRESET_TRAINING, RECIPE_KEYS, training_options
 from .train import History, train
@@ -84,26 +86,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_train_options(args)
     ds = _load(args, val_size=0.1)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    y_train, y_val, y_test = ds.y_train, ds.y_val, ds.y_test
-    class_names = ds.class_names
     spec = args.model
     if args.binary is not None:
-        if not 0 <= args.binary < len(ds.class_names):
-            raise SpecError(f"--binary takes a class 0..{len(ds.class_names) - 1}")
-        full = PRESETS[spec][0] if spec in PRESETS else spec
-        spec = full.rsplit("-", 1)[0] + "-1"  # one sigmoid output instead of the classes
-        y_train, y_val = (y_train == args.binary) * 1, (y_val == args.binary) * 1
-        y_test = None if y_test is None else (y_test == args.binary) * 1
-        target = ds.class_names[args.binary]
-        class_names = [f"not {target}", target]
+        ds, spec = one_vs_rest(ds, args.binary), one_vs_rest_spec(spec)
     net = build_network(spec, activation=args.activation, init=args.init, dropout=args.dropout,
                         seed=args.seed, dtype=np.float64 if args.float64 else np.float32)
-    if net.n_inputs != ds.x_train.shape[1]:
+    n_pixels, n_classes = ds.x_train.shape[1], len(ds.class_names)
+    if net.n_inputs != n_pixels:
         raise SpecError(f"the network takes {net.n_inputs} inputs but the images have "
-                        f"{ds.x_train.shape[1]} pixels: start the spec with {ds.x_train.shape[1]}")
-    if args.binary is None and net.n_outputs != len(ds.class_names):
+                        f"{n_pixels} pixels: start the spec with {n_pixels}")
+    if net.n_classes != n_classes:
         raise SpecError(f"the network has {net.n_outputs} outputs but the data has "
-                        f"{len(ds.class_names)} classes: end the spec with {len(ds.class_names)}")
+                        f"{n_classes} classes: end the spec with {n_classes}")
     say(f"data: {ds.source or ds.name}: {len(ds.x_train):,} train, {len(ds.x_val):,} validation, "
         f"{len(ds.x_test):,} test images")
     say(f"model: {args.model} ({net.n_params:,} parameters), {args.optimizer} "
@@ -113,8 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     error: TrainingError | None = None
     try:
-        hist = train(net, ds.x_train, y_train, x_val=ds.x_val if len(ds.x_val) else None,
-                     y_val=y_val, epochs=args.epochs, batch_size=args.batch_size,
+        hist = train(net, ds, epochs=args.epochs, batch_size=args.batch_size,
                      optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
                      warmup=args.warmup, weight_decay=args.weight_decay,
                      patience=args.patience, seed=args.seed, augment=bool(args.augment),
@@ -125,13 +118,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"model": args.model, "dataset": ds.name, "n_train": len(ds.x_train),
                               "epochs_run": len(hist.epoch), "stop_reason": hist.stop_reason,
                               "seconds": round(seconds, 2)}
-    if y_test is not None and len(ds.x_test):
-        test_loss, test_acc = net.evaluate(ds.x_test, y_test)
+    if ds.y_test is not None and len(ds.x_test):
+        test_loss, test_acc = net.evaluate(ds.x_test, ds.y_test)
         result.update(test_accuracy=test_acc, test_loss=test_loss, n_test=len(ds.x_test))
         say(f"test accuracy {test_acc:.4f} on {len(ds.x_test):,} images "
             f"(loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
     if args.out:
-        save_model(net, args.out, class_names=class_names, metadata={
+        save_model(net, args.out, class_names=ds.class_names, metadata={
             "spec": args.model, "dataset": ds.name, "binary_target": args.binary,
             "training": {k: v for k, v in vars(args).items()
                          if k not in ("func", "default_dataset")},
@@ -144,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.report:
         from .report import write_report
 
-        path = write_report(net, ds.x_test, y_test, args.report, class_names=class_names,
+        path = write_report(net, ds.x_test, ds.y_test, args.report, class_names=ds.class_names,
                             history=hist, result=result, data_name=f"{ds.name} test split")
         result["report"] = str(path)
         say(f"report written to {path}")
@@ -156,24 +149,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # --- evaluate / predict -----------------------------------------------------------------------
-def _labels_for(net: Any, y: np.ndarray | None) -> np.ndarray | None:
-    target = net.meta.get("binary_target")
-    return y if y is None or target is None else (y == target) * 1
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     net = load_model(args.model)
     ds = _load(args, val_size=0)
-    y = _labels_for(net, ds.y_test)
+    y = labels_for(net, ds.y_test)
     if y is None:
         raise SpecError(f"{ds.name} has no labels for its test images: nothing to evaluate "
                         "against (use `digitnet predict` to label them)")
     t0 = time.perf_counter()
     pred = net.predict(ds.x_test)
     loss, acc = net.evaluate(ds.x_test, y)
-    names = net.meta.get("class_names", [str(i) for i in range(net.n_classes)])
-    per_class = {names[c]: float(np.mean(pred[y == c] == c)) if np.any(y == c) else None
-                 for c in range(net.n_classes)}
+    per_class = {name: None if np.isnan(a) else float(a) for name, a in
+                 zip(net.class_names, per_class_accuracy(y, pred, net.n_classes), strict=True)}
     result = {"accuracy": acc, "loss": loss, "n_test": len(y), "errors": int(np.sum(pred != y)),
               "per_class_accuracy": per_class, "seconds": round(time.perf_counter() - t0, 3)}
     print(f"accuracy {acc:.4f} ({len(y) - result['errors']:,}/{len(y):,}) loss {loss:.4f}")
@@ -192,12 +179,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise SpecError("--show works with image files: digitnet predict MODEL IMAGE... --show DIR")
     ds = _load(args, val_size=0)
     pred = net.predict(ds.x_test)
-    names = net.meta.get("class_names", [str(i) for i in range(net.n_classes)])
+    names = net.class_names
     counts = np.bincount(pred, minlength=net.n_classes)
     print(f"predicted {len(pred):,} images; per class: "
           + "  ".join(f"{names[c]}:{n}" for c, n in enumerate(counts)))
     print("first predictions: " + " ".join(names[p] for p in pred[:20]))
-    y = _labels_for(net, ds.y_test)
+    y = labels_for(net, ds.y_test)
     if y is not None:
         print(f"accuracy {np.mean(pred == y):.4f} against the labels")
     if args.submission:
@@ -287,7 +274,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     net = load_model(args.model)
     ds = _load(args, val_size=0)
-    y = _labels_for(net, ds.y_test)
+    y = labels_for(net, ds.y_test)
     path = write_report(net, ds.x_test, y, args.out, data_name=f"{ds.name} test split")
     print(f"report written to {path}")
     if args.json:
@@ -356,12 +343,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     steps = args.steps if args.steps is not None else 0 if loaded else 300
     if loaded and steps == 0:
         ds = _load(args, val_size=0)
-        x, y, x_val, y_val = ds.x_test, _labels_for(net, ds.y_test), None, None
+        x, y, x_val, y_val = ds.x_test, labels_for(net, ds.y_test), None, None
         what = f"inspecting {args.model} on {len(x):,} {ds.name} test images"
     else:
         ds = _load(args, val_size=0.1)
-        x, y = ds.x_train, _labels_for(net, ds.y_train)
-        x_val, y_val = (ds.x_val, _labels_for(net, ds.y_val)) if len(ds.x_val) else (None, None)
+        x, y = ds.x_train, labels_for(net, ds.y_train)
+        x_val, y_val = (ds.x_val, labels_for(net, ds.y_val)) if len(ds.x_val) else (None, None)
         what = (f"training {args.model} ({net.n_params:,} parameters) for {steps} steps "
                 f"on {ds.name}")
     if y is None:
@@ -383,7 +370,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise SpecError("--batch must be at least 1")
     net, _ = _model_or_spec(args)
     ds = _load(args, val_size=0)
-    x, y = ds.x_train[:args.batch], _labels_for(net, ds.y_train)
+    x, y = ds.x_train[:args.batch], labels_for(net, ds.y_train)
     if y is None:
         raise SpecError(f"{ds.name} has no labels for its training images: trace needs labelled "
                         "images (use --dataset or a labelled --data)")
