@@ -1,5 +1,6 @@
 """The `digitnet` command end to end on the shipped sample."""
 
+import argparse
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import digitnet as dn
-from digitnet.cli import main
+from digitnet.cli import build_parser, main
 
 FAST = ["--train-size", "2000", "--epochs", "2", "--model", "784-64-10", "-q"]
 
@@ -123,12 +124,44 @@ def test_diverging_training_exits_1_and_saves_the_last_good_weights(capsys, tmp_
     assert net.meta["result"]["stop_reason"] == "diverged"
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info", "trace"])
-def test_every_subcommand_has_help(capsys, command):
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand's parser, by name, as `digitnet --help` lists them."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def help_of(capsys, *argv) -> str:
     with pytest.raises(SystemExit) as e:
-        main([command, "--help"])
+        main([*argv, "--help"])
     assert e.value.code == 0
-    assert "--dataset" in capsys.readouterr().out
+    return " ".join(capsys.readouterr().out.split())  # help text rewrapped on one line
+
+
+def test_the_commands_are_the_ones_the_readme_promises():
+    assert set(subcommands()) >= {"train", "evaluate", "predict", "info", "read", "serve",
+                                  "report", "gradcheck", "doctor", "trace"}
+
+
+@pytest.mark.parametrize("command", list(subcommands()))
+def test_every_subcommand_has_help(capsys, command):
+    text = help_of(capsys, command)
+    options = [s for a in subcommands()[command]._actions for s in a.option_strings]
+    assert "--help" in options
+    for option in options:
+        assert option in text, f"{command} --help does not mention {option}"
+
+
+def test_help_lists_every_finding_preset_and_recipe(capsys):
+    from digitnet.doctor.findings import FINDINGS
+    from digitnet.nn.specs import PRESETS
+    from digitnet.recipes import PRESET_TRAINING
+
+    doctor = help_of(capsys, "doctor")
+    assert all(f in doctor for f in FINDINGS)
+    train = help_of(capsys, "train")
+    for name in PRESETS:
+        recipe = ", ".join(f"{k} {v}" for k, v in PRESET_TRAINING[name].items())
+        assert name in train and f"{name}: {recipe}" in train
 
 
 def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
@@ -161,8 +194,20 @@ def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     (["--model", "mlp", "--warmup", "2"], {"warmup": 2}),
 ])
 def test_unset_train_options_follow_the_models_recipe(argv, expected):
-    from digitnet.cli import _fill_recipe, build_parser
+    from digitnet.cli.train import fill_recipe
 
     args = build_parser().parse_args(["train", *argv])
-    _fill_recipe(args)
+    fill_recipe(args)
     assert {k: getattr(args, k) for k in expected} == expected
+
+
+def test_one_vs_rest_end_to_end(capsys, tmp_path):
+    path = tmp_path / "is3.npz"
+    code, out, _ = run(capsys, "train", *FAST, "--binary", "3", "--json", "--out", str(path))
+    assert code == 0 and last_json(out)["test_accuracy"] > 0.9
+    net = dn.load_model(path)
+    assert net.meta["binary_target"] == 3 and net.class_names == ["not 3", "3"]
+    code, out, _ = run(capsys, "evaluate", str(path), "--json")
+    assert code == 0 and set(last_json(out)["per_class_accuracy"]) == {"not 3", "3"}
+    code, _, err = run(capsys, "train", "--binary", "10")
+    assert code == 1 and "class 0..9" in err

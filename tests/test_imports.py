@@ -16,7 +16,7 @@ RANKS = [
     ["data"],
     ["nn"],
     ["optim", "augment"],
-    ["train", "recipes", "trace"],
+    ["train", "recipes", "trace", "metrics", "onevsrest"],
     ["gradcheck", "modelfile"],
     ["doctor", "plots", "report", "read", "web", "cli"],
 ]

@@ -154,7 +154,7 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
     meta = {**net.meta, **(metadata or {})}
     if class_names is not None:
         meta["class_names"] = list(class_names)
-    meta.setdefault("class_names", [str(i) for i in range(net.n_classes)])
+    meta.setdefault("class_names", net.class_names)
     meta.setdefault("preprocessing", MNIST_PREPROCESSING)
     header = {"format": FORMAT, "version": VERSION, "network": net.config(),
               "dtype": net.dtype.name, "meta": meta}

@@ -30,6 +30,7 @@ from matplotlib import figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.ticker import MaxNLocator
 
+from . import metrics
 from .nn.probe import ACTIVATION_TYPES, forward_trace
 
 if TYPE_CHECKING:
@@ -328,15 +329,13 @@ def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray,
     accuracy."""
     y_true, y_pred, names = _labels_and_predictions(y_true, y_pred, class_names)
     k = len(names)
-    total = np.bincount(y_true, minlength=k)
-    right = np.bincount(y_true[y_true == y_pred], minlength=k)
-    acc = np.divide(right, total, out=np.zeros(k), where=total > 0)
+    acc = metrics.per_class_accuracy(y_true, y_pred, k)  # NaN for a class without images: no bar
     overall = float(np.mean(y_true == y_pred))
     fig = new_figure(max(4.0, 0.55 * k + 1.5), 3.2)
     ax = fig.subplots()
-    ax.bar(range(k), acc, color=["C0" if a >= overall else "C1" for a in acc])
+    ax.bar(range(k), np.nan_to_num(acc), color=["C0" if a >= overall else "C1" for a in acc])
     for c in range(k):
-        if total[c]:
+        if np.isfinite(acc[c]):
             ax.text(c, acc[c] + 0.01, f"{acc[c]:.2f}", ha="center", va="bottom", fontsize=7)
     ax.axhline(overall, color="black", ls="--", lw=1, label=f"overall {overall:.3f}")
     ax.set_xticks(range(k), names, rotation=0 if k <= 10 else 45)

@@ -180,6 +180,12 @@ class Network:
         """Classes the network tells apart: 2 for a one-output sigmoid network."""
         return 2 if isinstance(self.loss, SigmoidBinaryCrossEntropy) else self.n_outputs
 
+    @property
+    def class_names(self) -> list[str]:
+        """One name per class: ``meta["class_names"]`` (a model file keeps them: Fashion-MNIST's
+        names, ``["not 7", "7"]`` for one-vs-rest), else "0".."C-1"."""
+        return list(self.meta.get("class_names") or [str(c) for c in range(self.n_classes)])
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter and state array (in a fixed order)."""
         return [p.copy() for _, p, _ in self.parameters()] + [a.copy() for _, a in self.states()]
