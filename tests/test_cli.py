@@ -1,7 +1,6 @@
 """The `digitnet` command end to end on the shipped sample."""
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -10,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import last_json
 
 import digitnet as dn
 from digitnet.cli import build_parser, main
@@ -23,12 +23,9 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def last_json(out):
-    return json.loads(out.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
+def cli_model(tmp_path_factory):
+    """A model trained and saved by `digitnet train --out` itself."""
     path = tmp_path_factory.mktemp("m") / "model.npz"
     assert main(["train", *FAST, "--out", str(path)]) == 0
     return path
@@ -46,18 +43,18 @@ def test_train_json_reports_accuracy_and_saves(capsys, tmp_path):
         result["test_accuracy"]
 
 
-def test_evaluate_matches_training_result(capsys, model_file):
-    code, out, _ = run(capsys, "evaluate", str(model_file), "--json")
+def test_evaluate_matches_training_result(capsys, cli_model):
+    code, out, _ = run(capsys, "evaluate", str(cli_model), "--json")
     assert code == 0
     result = last_json(out)
-    assert result["accuracy"] == dn.load_model(model_file).meta["result"]["test_accuracy"]
+    assert result["accuracy"] == dn.load_model(cli_model).meta["result"]["test_accuracy"]
     assert result["n_test"] == 2000
     assert set(result["per_class_accuracy"]) == {str(i) for i in range(10)}
 
 
-def test_predict_writes_a_kaggle_submission(capsys, model_file, tmp_path):
+def test_predict_writes_a_kaggle_submission(capsys, cli_model, tmp_path):
     sub = tmp_path / "submission.csv"
-    code, out, _ = run(capsys, "predict", str(model_file), "--submission", str(sub))
+    code, out, _ = run(capsys, "predict", str(cli_model), "--submission", str(sub))
     assert code == 0
     lines = sub.read_text().splitlines()
     assert lines[0] == "ImageId,Label"
@@ -65,12 +62,12 @@ def test_predict_writes_a_kaggle_submission(capsys, model_file, tmp_path):
     assert "accuracy" in out
 
 
-def test_predict_on_kaggle_test_csv(capsys, model_file, tmp_path, sample):
+def test_predict_on_kaggle_test_csv(capsys, cli_model, tmp_path, sample):
     csv = tmp_path / "test.csv"
     pixels = np.rint(sample.x_test[:50] * 255).astype(int)
     header = ",".join(f"pixel{i}" for i in range(784))
     csv.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in pixels) + "\n")
-    code, out, _ = run(capsys, "predict", str(model_file), "--data", str(csv), "--json")
+    code, out, _ = run(capsys, "predict", str(cli_model), "--data", str(csv), "--json")
     assert code == 0
     pred = last_json(out)["predictions"]
     assert len(pred) == 50
@@ -164,6 +161,7 @@ def test_help_lists_every_finding_preset_and_recipe(capsys):
         assert name in train and f"{name}: {recipe}" in train
 
 
+@pytest.mark.slow
 def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     """A real `digitnet` process: SIGINT during training still saves the model."""
     out_file = tmp_path / "m.npz"
@@ -178,7 +176,7 @@ def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+    result = last_json(out)
     assert result["stop_reason"] == "interrupted" and result["epochs_run"] < 500
     assert dn.load_model(out_file).meta["result"]["stop_reason"] == "interrupted"
 

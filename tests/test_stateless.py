@@ -38,6 +38,7 @@ def test_an_evaluation_forward_changes_no_layer(name, sample):
     assert net.thread_safe
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_eight_threads_get_the_single_threaded_answers(name, sample):
     net = NETS[name]()
