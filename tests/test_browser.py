@@ -53,6 +53,7 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+@pytest.mark.slow
 def test_drawing_a_stroke_shows_a_prediction_and_what_the_network_saw(url, browser):
     browser.get(url)
     pad = browser.find_element(By.ID, "pad")

@@ -1,6 +1,6 @@
 """The `digitnet` command end to end on the shipped sample."""
 
-import json
+import argparse
 import os
 import signal
 import subprocess
@@ -9,9 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from helpers import last_json
 
 import digitnet as dn
-from digitnet.cli import main
+from digitnet.cli import build_parser, main
 
 FAST = ["--train-size", "2000", "--epochs", "2", "--model", "784-64-10", "-q"]
 
@@ -22,12 +23,9 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def last_json(out):
-    return json.loads(out.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
+def cli_model(tmp_path_factory):
+    """A model trained and saved by `digitnet train --out` itself."""
     path = tmp_path_factory.mktemp("m") / "model.npz"
     assert main(["train", *FAST, "--out", str(path)]) == 0
     return path
@@ -45,18 +43,18 @@ def test_train_json_reports_accuracy_and_saves(capsys, tmp_path):
         result["test_accuracy"]
 
 
-def test_evaluate_matches_training_result(capsys, model_file):
-    code, out, _ = run(capsys, "evaluate", str(model_file), "--json")
+def test_evaluate_matches_training_result(capsys, cli_model):
+    code, out, _ = run(capsys, "evaluate", str(cli_model), "--json")
     assert code == 0
     result = last_json(out)
-    assert result["accuracy"] == dn.load_model(model_file).meta["result"]["test_accuracy"]
+    assert result["accuracy"] == dn.load_model(cli_model).meta["result"]["test_accuracy"]
     assert result["n_test"] == 2000
     assert set(result["per_class_accuracy"]) == {str(i) for i in range(10)}
 
 
-def test_predict_writes_a_kaggle_submission(capsys, model_file, tmp_path):
+def test_predict_writes_a_kaggle_submission(capsys, cli_model, tmp_path):
     sub = tmp_path / "submission.csv"
-    code, out, _ = run(capsys, "predict", str(model_file), "--submission", str(sub))
+    code, out, _ = run(capsys, "predict", str(cli_model), "--submission", str(sub))
     assert code == 0
     lines = sub.read_text().splitlines()
     assert lines[0] == "ImageId,Label"
@@ -64,12 +62,12 @@ def test_predict_writes_a_kaggle_submission(capsys, model_file, tmp_path):
     assert "accuracy" in out
 
 
-def test_predict_on_kaggle_test_csv(capsys, model_file, tmp_path, sample):
+def test_predict_on_kaggle_test_csv(capsys, cli_model, tmp_path, sample):
     csv = tmp_path / "test.csv"
     pixels = np.rint(sample.x_test[:50] * 255).astype(int)
     header = ",".join(f"pixel{i}" for i in range(784))
     csv.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in pixels) + "\n")
-    code, out, _ = run(capsys, "predict", str(model_file), "--data", str(csv), "--json")
+    code, out, _ = run(capsys, "predict", str(cli_model), "--data", str(csv), "--json")
     assert code == 0
     pred = last_json(out)["predictions"]
     assert len(pred) == 50
@@ -123,14 +121,47 @@ def test_diverging_training_exits_1_and_saves_the_last_good_weights(capsys, tmp_
     assert net.meta["result"]["stop_reason"] == "diverged"
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info", "trace"])
-def test_every_subcommand_has_help(capsys, command):
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand's parser, by name, as `digitnet --help` lists them."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def help_of(capsys, *argv) -> str:
     with pytest.raises(SystemExit) as e:
-        main([command, "--help"])
+        main([*argv, "--help"])
     assert e.value.code == 0
-    assert "--dataset" in capsys.readouterr().out
+    return " ".join(capsys.readouterr().out.split())  # help text rewrapped on one line
 
 
+def test_the_commands_are_the_ones_the_readme_promises():
+    assert set(subcommands()) >= {"train", "evaluate", "predict", "info", "read", "serve",
+                                  "report", "gradcheck", "doctor", "trace"}
+
+
+@pytest.mark.parametrize("command", list(subcommands()))
+def test_every_subcommand_has_help(capsys, command):
+    text = help_of(capsys, command)
+    options = [s for a in subcommands()[command]._actions for s in a.option_strings]
+    assert "--help" in options
+    for option in options:
+        assert option in text, f"{command} --help does not mention {option}"
+
+
+def test_help_lists_every_finding_preset_and_recipe(capsys):
+    from digitnet.doctor.findings import FINDINGS
+    from digitnet.nn.specs import PRESETS
+    from digitnet.recipes import PRESET_TRAINING
+
+    doctor = help_of(capsys, "doctor")
+    assert all(f in doctor for f in FINDINGS)
+    train = help_of(capsys, "train")
+    for name in PRESETS:
+        recipe = ", ".join(f"{k} {v}" for k, v in PRESET_TRAINING[name].items())
+        assert name in train and f"{name}: {recipe}" in train
+
+
+@pytest.mark.slow
 def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     """A real `digitnet` process: SIGINT during training still saves the model."""
     out_file = tmp_path / "m.npz"
@@ -145,7 +176,7 @@ def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+    result = last_json(out)
     assert result["stop_reason"] == "interrupted" and result["epochs_run"] < 500
     assert dn.load_model(out_file).meta["result"]["stop_reason"] == "interrupted"
 
@@ -161,8 +192,20 @@ def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     (["--model", "mlp", "--warmup", "2"], {"warmup": 2}),
 ])
 def test_unset_train_options_follow_the_models_recipe(argv, expected):
-    from digitnet.cli import _fill_recipe, build_parser
+    from digitnet.cli.train import fill_recipe
 
     args = build_parser().parse_args(["train", *argv])
-    _fill_recipe(args)
+    fill_recipe(args)
     assert {k: getattr(args, k) for k in expected} == expected
+
+
+def test_one_vs_rest_end_to_end(capsys, tmp_path):
+    path = tmp_path / "is3.npz"
+    code, out, _ = run(capsys, "train", *FAST, "--binary", "3", "--json", "--out", str(path))
+    assert code == 0 and last_json(out)["test_accuracy"] > 0.9
+    net = dn.load_model(path)
+    assert net.meta["binary_target"] == 3 and net.class_names == ["not 3", "3"]
+    code, out, _ = run(capsys, "evaluate", str(path), "--json")
+    assert code == 0 and set(last_json(out)["per_class_accuracy"]) == {"not 3", "3"}
+    code, _, err = run(capsys, "train", "--binary", "10")
+    assert code == 1 and "class 0..9" in err

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import last_json
 
 import digitnet as dn
 from digitnet.cli import main
@@ -30,6 +31,7 @@ def check_format(d):
         json.dumps(f, allow_nan=False)  # plain JSON, NaN written as a string
 
 
+@pytest.mark.slow
 def test_the_default_network_is_healthy(sample):
     net = dn.build_network("mlp")
     before = net.get_weights()
@@ -163,10 +165,10 @@ def test_cli_json_healthy_and_broken(capsys):
     code = main(["doctor", "--model", "784-32-10", "--train-size", "3000", "--steps", "150",
                  "--json"])
     out = capsys.readouterr().out
-    assert code == 0 and json.loads(out.strip().splitlines()[-1]) == {"findings": []}
+    assert code == 0 and last_json(out) == {"findings": []}
     code = main(["doctor", "--model", DEEP, "--init", "small", "--optimizer", "sgd",
                  "--train-size", "3000", "--steps", "150", "--json"])
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    result = last_json(capsys.readouterr().out)
     assert code == 1
     assert "collapsed_predictions" in [f["id"] for f in result["findings"]]
 

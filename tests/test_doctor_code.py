@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import last_json
 
 import digitnet as dn
 from digitnet.cli import main
@@ -119,9 +120,10 @@ BUGS = {
         "cost_sign": ([("return -np.mean(", "return np.mean(")], "wrong_cost", None),
     },
 }
-CASES = [(conv, bug) for conv, bugs in BUGS.items() for bug in bugs]
-#: bugs that only show once the network has trained a little
+#: bugs that only show once the network has trained a little (slow: a few hundred steps)
 TRAINED = {"small_init"}
+CASES = [pytest.param(conv, bug, marks=[pytest.mark.slow] if bug in TRAINED else [])
+         for conv, bugs in BUGS.items() for bug in bugs]
 
 
 def plant(conv: str, bug: str, tmp_path: Path) -> Path:
@@ -142,7 +144,8 @@ def check_format(d):
         assert len(f["message"]) > 40
 
 
-@pytest.mark.parametrize("conv", CONVENTIONS)
+@pytest.mark.parametrize("conv", [pytest.param(c, marks=[pytest.mark.slow] if c in (D, R) else [])
+                                  for c in CONVENTIONS])
 def test_correct_code_in_every_convention_gets_no_findings(conv):
     d = check_code(HERE / f"{conv}.py")
     assert d.findings == [], str(d)
@@ -182,6 +185,7 @@ def test_the_messages_speak_the_learners_notation(tmp_path):
     assert "each row should sum to 1" in rows and "axis=1, keepdims=True" in rows
 
 
+@pytest.mark.slow
 def test_small_init_collapses_and_the_fix_is_written_in_their_notation(tmp_path):
     d = check_code(plant(D, "small_init", tmp_path))
     assert {"not_learning", "collapsed_predictions", "vanishing_activations"} <= set(d.ids)
@@ -250,6 +254,7 @@ def test_syntax_error_in_a_py_file(tmp_path):
     assert "return W1 @ X +" in d.findings[0].message
 
 
+@pytest.mark.slow
 def test_functions_and_namespace_from_python(tmp_path, monkeypatch):
     (tmp_path / "learner_mod.py").write_text((HERE / "course_dict.py").read_text())
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -329,6 +334,7 @@ def test_broken_code_gets_one_clear_finding(tmp_path, name, text, fid, words):
     assert words in d.findings[0].message, str(d)
 
 
+@pytest.mark.slow
 def test_endless_loops_and_slow_constants_are_cut_short(tmp_path, monkeypatch):
     from digitnet.doctor.code import binding, source
 
@@ -360,7 +366,7 @@ def test_cli_text_json_and_exit_status(tmp_path, capsys):
     assert "forward_prop()" in out and "no findings" in out and "J = " in out
     path = plant(K, "db_wrong_axis", tmp_path)
     assert main(["doctor", "--code", str(path), "--steps", "0", "--json"]) == 1
-    data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    data = last_json(capsys.readouterr().out)
     assert data["findings"][0]["id"] == "wrong_gradient"
     assert data["findings"][0]["evidence"]["array"] == "db1"
     assert data["cost"]["formula"] and data["network"]["sizes"] == [784, 64, 10]

@@ -1,32 +1,10 @@
 """`digitnet gradcheck`, and the public gradcheck catching a learner's broken layer."""
 
-import json
 
-import numpy as np
+from helpers import MyDense, last_json
 
 import digitnet as dn
 from digitnet.cli import main
-
-
-class MyDense(dn.Layer):
-    """A learner's dense layer with a bug in db: the mean over the batch instead of the sum
-    (the loss already divides by N, so dividing again makes db N times too small)."""
-
-    def __init__(self, n_in, n_out, bug=True):
-        super().__init__()
-        self.n_in, self.bug = n_in, bug
-        rng = np.random.default_rng(0)
-        self.params = {"W": rng.standard_normal((n_in, n_out)) * 0.1, "b": np.zeros(n_out)}
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-
-    def forward(self, X, training=False):
-        self.X = X
-        return X @ self.params["W"] + self.params["b"]
-
-    def backward(self, dZ):
-        self.grads["W"] = self.X.T @ dZ
-        self.grads["b"] = dZ.mean(axis=0) if self.bug else dZ.sum(axis=0)
-        return dZ @ self.params["W"].T
 
 
 def verdicts(result):
@@ -34,7 +12,7 @@ def verdicts(result):
 
 
 def test_gradcheck_catches_a_broken_layer():
-    result = dn.gradcheck(MyDense(6, 3))
+    result = dn.gradcheck(MyDense(6, 3, bug=True))
     assert not result.ok
     assert verdicts(result) == {"W": True, "b": False, "input (dX)": True}
     assert "WRONG" in str(result) and "FAILED" in str(result)
@@ -42,7 +20,7 @@ def test_gradcheck_catches_a_broken_layer():
 
 
 def test_gradcheck_catches_a_broken_layer_inside_a_network():
-    net = dn.Network([MyDense(784, 16), dn.ReLU(), dn.Dense(16, 10)])
+    net = dn.Network([MyDense(784, 16, bug=True), dn.ReLU(), dn.Dense(16, 10)])
     result = dn.gradcheck(net)
     assert verdicts(result) == {"0.W": True, "0.b": False, "2.W": True, "2.b": True}
 
@@ -55,7 +33,7 @@ def test_cli_gradcheck_passes_on_the_built_in_layers(capsys):
         assert f"\n{name} " in out
     assert "passed" in out
     assert main(["gradcheck", "--model", "784-8-8-10", "--activation", "tanh", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    result = last_json(capsys.readouterr().out)
     assert result["ok"] and len(result["rows"]) == 6
     assert result["max_error"] < result["threshold"] == 1e-6
 

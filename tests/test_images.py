@@ -180,11 +180,7 @@ def test_side_by_side_shows_the_original_and_the_input(reference):
 
 
 # --- MNIST digits pasted into larger images: the file pipeline keeps the accuracy ----------
-@pytest.fixture(scope="module")
-def net(digits_net):
-    return digits_net
-
-
+@pytest.mark.slow
 def test_pasted_mnist_digits_are_read_as_well_as_the_originals(net, sample, tmp_path):
     n = 600
     X, y = sample.x_test[:n].reshape(-1, 28, 28), sample.y_test[:n]

@@ -105,6 +105,7 @@ def test_malformed_row_names_its_line(tmp_path, row, bad_line, words):
     assert words in message, message
 
 
+@pytest.mark.slow
 def test_line_numbers_count_blank_lines_and_long_files(tmp_path):
     lines, _, _ = rows(2500)
     lines.insert(5, "")  # a blank line is skipped but still counted

@@ -6,35 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MyDense  # the README's layer, with its bug fixed
 
 import digitnet as dn
 from digitnet.errors import ModelFileError, SpecError, TrainingError
-from digitnet.nn.network import LAYER_TYPES
+from digitnet.modelfile import LAYER_TYPES
 from digitnet.optim import make_optimizer
 
 OPTIMIZERS = ["sgd", "momentum", "adam"]
-
-
-# The README's MyDense ("Gradient checks"), with the bug the gradient check finds fixed (sum).
-class MyDense(dn.Layer):
-    def __init__(self, n_in, n_out):
-        super().__init__()
-        self.n_in, self.n_out = n_in, n_out
-        W = np.random.default_rng(0).standard_normal((n_in, n_out)) * np.sqrt(2 / n_in)  # He
-        self.params = {"W": W, "b": np.zeros(n_out)}
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-
-    def forward(self, X, training=False):
-        self.X = X
-        return X @ self.params["W"] + self.params["b"]
-
-    def backward(self, dZ):
-        self.grads["W"] = self.X.T @ dZ
-        self.grads["b"] = dZ.sum(axis=0)
-        return dZ @ self.params["W"].T
-
-    def config(self):
-        return {"n_in": self.n_in, "n_out": self.n_out}
 
 
 class InPlaceDense(MyDense):
@@ -86,6 +65,7 @@ def test_the_readme_mydense_is_the_one_tested_here(sample):
 
 # --- training ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_readme_mydense_trains_as_well_as_dense(sample, optimizer):
     """784-32(own)-ReLU-10 against 784-32(Dense)-ReLU-10: same seed, 3 epochs. With stale

@@ -55,6 +55,7 @@ def test_history_plots_itself_in_one_call(trained):
     assert buf.getvalue().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_figures_show_as_one_png_in_ipython_without_pyplot(trained):
     """Jupyter shows what IPython's display formatter gives: a PNG image, also without
     `%matplotlib inline` (tests/test_notebooks.py checks it in a real kernel)."""

@@ -1,27 +1,16 @@
 """Reading digits and numbers in image files: digitnet.read, `digitnet predict IMAGE...`, `read`."""
 
-import json
 
 import numpy as np
 import pytest
+from helpers import last_json
 from PIL import Image
 from scipy import ndimage
 
-import digitnet as dn
 from digitnet.cli import main
 from digitnet.data.synthetic import enlarge, number_image
 from digitnet.errors import ImageError
 from digitnet.read import predict_files, read_number, segment
-
-
-@pytest.fixture(scope="module")
-def net(digits_net):
-    return digits_net
-
-
-@pytest.fixture(scope="module")
-def model_file(net, tmp_path_factory):
-    return dn.save_model(net, tmp_path_factory.mktemp("model") / "model.npz")
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +68,7 @@ def test_cli_predict_images_json(capsys, model_file, digit_files, tmp_path):
     code, out, err = run(capsys, "predict", model_file, "--json", digit_files[1], "--show",
                          tmp_path, folder)  # options and files in any order
     assert code == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+    result = last_json(out)
     preds = result["predictions"]
     assert [p["digit"] for p in preds] == [2, 7, 2, 4]
     assert preds[0]["file"] == str(digit_files[1])
@@ -109,7 +98,7 @@ def test_cli_predict_bad_images_print_one_line(capsys, model_file, tmp_path, arg
 def test_cli_predict_dataset_mode_still_works(capsys, model_file):
     code, out, _ = run(capsys, "predict", model_file, "--test-size", "100", "--json")
     assert code == 0
-    assert json.loads(out.strip().splitlines()[-1])["n"] == 100
+    assert last_json(out)["n"] == 100
 
 
 # --- numbers: segment / read_number / `digitnet read` -----------------------------------------
@@ -180,7 +169,7 @@ def test_cli_read_json(capsys, model_file, sure, sample, tmp_path):
     code, out, err = run(capsys, "read", model_file, path, "--json")
     assert code == 0, err
     assert out.splitlines()[0] == "2026"
-    result = json.loads(out.strip().splitlines()[-1])
+    result = last_json(out)
     assert result["number"] == "2026"
     assert [d["digit"] for d in result["digits"]] == [2, 0, 2, 6]
     assert all(0.5 < d["probability"] <= 1 and len(d["box"]) == 4 for d in result["digits"])

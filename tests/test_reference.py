@@ -30,7 +30,7 @@ def test_dense_is_the_transpose_of_the_notebooks(rng):
     W_nb, b_nb = layer.params["W"].T, layer.params["b"].reshape(-1, 1)
 
     Z_nb, cache = ref.dense_forward(X.T, W_nb, b_nb)
-    np.testing.assert_allclose(layer.forward(X), Z_nb.T, **TOL)
+    np.testing.assert_allclose(layer.forward(X, training=True), Z_nb.T, **TOL)
 
     dZ_nb = rng.standard_normal((n_out, m))            # the notebooks' dZ: m times dJ/dZ
     layer.needs_input_grad = True
@@ -45,7 +45,7 @@ def test_relu(rng):
     Z = rng.standard_normal((7, 5))
     dA = rng.standard_normal((7, 5))
     layer = dn.ReLU()
-    np.testing.assert_array_equal(layer.forward(Z), ref.relu_forward(Z.T).T)
+    np.testing.assert_array_equal(layer.forward(Z, training=True), ref.relu_forward(Z.T).T)
     np.testing.assert_array_equal(layer.backward(dA), ref.relu_backward(dA.T, Z.T).T)
 
 
@@ -75,7 +75,7 @@ def test_conv2d(rng, c_in, c_out, kernel, stride, padding):
     layer.params["b"][...] = rng.standard_normal(c_out)
     layer.needs_input_grad = True
     X = rng.standard_normal((2, 7, 8, c_in))
-    Z = layer.forward(X)
+    Z = layer.forward(X, training=True)
     Z_ref, cache = ref.conv_forward(X, layer.params["W"], layer.params["b"].reshape(1, 1, 1, -1),
                                     stride=stride, pad=layer.pad)
     np.testing.assert_allclose(Z, Z_ref, **TOL)
@@ -91,7 +91,7 @@ def test_conv2d(rng, c_in, c_out, kernel, stride, padding):
 def test_max_pool(rng, size, shape):
     layer = dn.MaxPool2D(size)
     X = rng.standard_normal(shape)
-    A = layer.forward(X)
+    A = layer.forward(X, training=True)
     np.testing.assert_array_equal(A, ref.pool_forward(X, size))
     dA = rng.standard_normal(A.shape)
     np.testing.assert_allclose(layer.backward(dA), ref.pool_backward(dA, X, size), **TOL)

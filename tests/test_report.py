@@ -56,6 +56,7 @@ def model(sample, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_file_with_every_figure(sample, model, tmp_path):
     net = dn.load_model(model)
     x, y = sample.x_test[:400], sample.y_test[:400]
@@ -82,6 +83,7 @@ def test_report_is_one_self_contained_file_with_every_figure(sample, model, tmp_
     assert re.search(r"<td>optimizer</td><td>adam</td>", html)
 
 
+@pytest.mark.slow
 def test_report_of_unlabelled_images_shows_predictions_only(sample, model, tmp_path):
     net = dn.load_model(model)
     path = write_report(net, sample.x_test[:100], None, tmp_path)
@@ -98,6 +100,7 @@ def test_report_into_a_file_is_a_one_line_error(sample, model, tmp_path):
                      tmp_path / "taken")
 
 
+@pytest.mark.slow
 def test_cli_report(capsys, model, tmp_path):
     code = main(["report", str(model), "--test-size", "300", "--out", str(tmp_path / "r")])
     assert code == 0
@@ -109,6 +112,7 @@ def test_cli_report(capsys, model, tmp_path):
     assert err.startswith("digitnet: error:") and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_train_writes_the_report_at_the_end(capsys, tmp_path):
     code = main(["train", "--model", "784-16-10", "--train-size", "1500", "--test-size", "300",
                  "--epochs", "2", "-q", "--report", str(tmp_path / "r")])

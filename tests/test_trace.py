@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import last_json
 
 import digitnet as dn
 from digitnet.cli import main
@@ -210,7 +211,7 @@ def test_cli_trace_text_and_json(capsys):
     assert code == 0
     assert "one minibatch of 8 sample training images" in out
     assert "Z1 = W1 @ X + b1" in out and "W1 -= lr * dW1" in out
-    d = json.loads(out.strip().splitlines()[-1])
+    d = last_json(out)
     assert d["m"] == 8 and d["lr"] == 0.2 and d["layout"] == "columns"
     assert {a["name"]: a["shape"] for a in d["forward"]}["W1"] == [16, 784]
     ds = dn.load_dataset("sample", val_size=0, seed=0)  # the same images and weights
@@ -222,7 +223,7 @@ def test_cli_trace_a_model_file(capsys, tmp_path):
     net = dn.build_network("784-8-10", seed=5)
     dn.save_model(net, tmp_path / "m.npz")
     assert main(["trace", "--model", str(tmp_path / "m.npz"), "--batch", "4", "--json"]) == 0
-    d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    d = last_json(capsys.readouterr().out)
     W1 = {a["name"]: a for a in d["forward"]}["W1"]
     assert W1["first"] == pytest.approx(net.layers[0].params["W"].ravel()[:3].tolist())
     assert main(["trace", "--batch", "0"]) == 1

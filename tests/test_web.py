@@ -5,7 +5,6 @@ import http.client
 import io
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,11 +14,6 @@ from PIL import Image, ImageDraw
 import digitnet as dn
 from digitnet.cli import main
 from digitnet.web.app import MAX_BYTES, create_app, make_server
-
-
-@pytest.fixture(scope="module")
-def net(digits_net):
-    return digits_net
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +140,7 @@ def post(port: int, body: dict, timeout: float = 30) -> tuple[int, dict]:
         conn.close()
 
 
+@pytest.mark.slow
 def test_200_concurrent_predictions_all_answered_correctly(server, net, sample):
     port = server.effective_port
     n = 200
@@ -154,26 +149,20 @@ def test_200_concurrent_predictions_all_answered_correctly(server, net, sample):
     bodies = [{"pixels": X[i].reshape(28, 28).tolist()} for i in range(n // 2)]
     bodies += [{"image": data_url(Image.fromarray(np.uint8(255 - 255 * X[i].reshape(28, 28))))}
                for i in range(n // 2, n)]
-    t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=50) as pool:
         answers = list(pool.map(lambda b: post(port, b), bodies))
-    seconds = time.perf_counter() - t0
     assert [status for status, _ in answers] == [200] * n
     digits = np.array([a["digit"] for _, a in answers])
     assert np.array_equal(digits[:n // 2], expected[:n // 2])  # exact pixels: exact answers
     assert np.mean(digits[n // 2:] == expected[n // 2:]) > 0.95  # re-prepared from a PNG
-    assert seconds < 30
 
 
-def test_single_prediction_latency_on_loopback(server, sample):
+def test_repeated_predictions_on_one_connection_give_the_same_answer(server, sample):
+    """(How fast it answers is measured by bench/serve_bench.py, not here.)"""
     body = {"pixels": sample.x_test[0].reshape(28, 28).tolist()}
-    times = []
-    for _ in range(20):
-        t0 = time.perf_counter()
-        status, _ = post(server.effective_port, body)
-        times.append(time.perf_counter() - t0)
-        assert status == 200
-    assert np.median(times) < 0.2  # the target is 20 ms; generous here for a busy test machine
+    answers = [post(server.effective_port, body) for _ in range(20)]
+    assert all(status == 200 for status, _ in answers)
+    assert len({json.dumps(a, sort_keys=True) for _, a in answers}) == 1
 
 
 def test_serve_reports_a_busy_port_in_one_line(server, capsys, tmp_path, net):

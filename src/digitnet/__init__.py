@@ -8,22 +8,24 @@
     >>> dn.save_model(net, "model.npz"); net = dn.load_model("model.npz")
 """
 
-__version__ = "0.1.0"
-
 from .data import Dataset, load_dataset  # noqa: E402
 from .doctor import Diagnosis, Finding, diagnose  # noqa: E402
 from .errors import DigitnetError  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
-from .modelfile import load_model, save_model  # noqa: E402
+from .metrics import per_class_accuracy  # noqa: E402
+from .modelfile import load_model, register_layer, save_model  # noqa: E402
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: E402
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape  # noqa: E402
 from .nn.layers import BatchNorm, Dense, Dropout, Layer  # noqa: E402
 from .nn.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, softmax  # noqa: E402
-from .nn.network import Network, register_layer  # noqa: E402
+from .nn.network import Network  # noqa: E402
 from .nn.specs import build_network  # noqa: E402
+from .onevsrest import labels_for, one_vs_rest, one_vs_rest_spec  # noqa: E402
 from .optim import SGD, Adam, Momentum  # noqa: E402
+from .recipes import recipe_for, training_options  # noqa: E402
 from .report import write_report  # noqa: E402
 from .train import History, train  # noqa: E402
+from .version import __version__ as __version__  # noqa: E402
 
 __all__ = [
     # layers and networks
@@ -32,7 +34,8 @@ __all__ = [
     "SoftmaxCrossEntropy", "Tanh", "build_network", "register_layer", "softmax",
     # data, training, model files
     "Adam", "Dataset", "DigitnetError", "History", "Momentum", "SGD", "gradcheck",
-    "load_dataset", "load_model", "save_model", "train",
+    "load_dataset", "load_model", "save_model", "train", "recipe_for", "training_options",
+    "one_vs_rest", "one_vs_rest_spec", "labels_for", "per_class_accuracy",
     "Diagnosis", "Finding", "diagnose", "write_report",
     "prepare_image", "prepare_file", "predict_files", "read_number",
 ]

@@ -6,6 +6,9 @@
 
 It is read with ``allow_pickle=False``, so loading a file never runs code from it. Files are
 written to a temporary name and renamed, so a failed save never destroys an existing model.
+
+The layer types a file may name live here too (``LAYER_TYPES``): digitnet's own, and a learner's
+classes added with ``register_layer``.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .errors import DigitnetError, ModelFileError, SpecError
+from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from .nn.layers import BatchNorm, Dense, Dropout, Layer
 from .nn.network import Network
 
 FORMAT = "digitnet-model"
@@ -34,6 +40,106 @@ MNIST_PREPROCESSING = {
 }
 
 
+#: digitnet's own layers, by the name a model file gives them
+BUILTIN_LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.__name__: cls for cls in (Dense, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh, BatchNorm,
+                                  Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape)
+}
+#: every layer a model file may name: the built-in ones and those added with register_layer
+LAYER_TYPES: dict[str, type[Layer]] = dict(BUILTIN_LAYER_TYPES)
+
+L = TypeVar("L", bound=type[Layer])
+
+
+def register_layer(cls: L) -> L:
+    """Let model files save and load a layer class of your own: ``dn.register_layer(MyDense)``
+    once after the class (or ``@dn.register_layer`` above it), before ``save_model`` and before
+    ``load_model`` in a later session.
+
+    A model file stores the class's name and its ``config()``, which must return the arguments
+    of its constructor as JSON values (``{"n_in": 784, "n_out": 32}``); loading calls
+    ``MyDense(**config)`` and then fills in the saved parameters. Registering a class again
+    under the same name (a notebook cell run twice) replaces the earlier one."""
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise SpecError(f"register_layer takes a layer class (class MyDense(dn.Layer): ...), "
+                        f"got {cls!r}")
+    name = cls.__name__
+    if BUILTIN_LAYER_TYPES.get(name, cls) is not cls:
+        raise SpecError(f"digitnet has its own layer called {name}: give your class another "
+                        f"name (e.g. My{name}) so that model files can tell the two apart")
+    LAYER_TYPES[name] = cls
+    return cls
+
+
+def network_from_config(config: dict[str, Any], dtype: Any = np.float32) -> Network:
+    """Rebuild a network from ``Network.config()``: each layer as
+    ``LAYER_TYPES[type](**args)``."""
+    layers = []
+    for i, spec in enumerate(config["layers"]):
+        spec = dict(spec)
+        kind = spec.pop("type")
+        if kind not in LAYER_TYPES:
+            raise SpecError(
+                f"layer {i} is of type {kind!r}, which is not a digitnet layer: if it is a "
+                f"class of your own, define it and call dn.register_layer({kind}) before "
+                f"dn.load_model"
+            )
+        try:
+            layers.append(LAYER_TYPES[kind](**spec))
+        except DigitnetError:
+            raise
+        except Exception as e:
+            raise SpecError(f"layer {i}: {kind}(**{spec}) failed "
+                            f"({type(e).__name__}: {e})") from e
+    return Network(layers, loss=config["loss"], seed=None, dtype=dtype)
+
+
+def check_saveable(net: Network) -> None:
+    """SpecError unless a model file could rebuild every layer: its class registered under
+    its name, and, for a class of your own, ``config()`` JSON values with which the
+    constructor builds parameters (and state) of the same shapes as the layer's."""
+    for i, layer in enumerate(net.layers):
+        cls, name = type(layer), type(layer).__name__
+        where = f"layer {i} ({name})"
+        if BUILTIN_LAYER_TYPES.get(name) is cls:
+            continue
+        if name in BUILTIN_LAYER_TYPES:
+            raise SpecError(f"{where} has the name of a digitnet layer but is another class: "
+                            f"rename it (e.g. My{name}) and register it with "
+                            f"dn.register_layer(My{name})")
+        if LAYER_TYPES.get(name) is not cls:
+            raise SpecError(
+                f"{where} is not a registered layer type, so a model file could not rebuild "
+                f"it: call dn.register_layer({name}) after its class definition (its "
+                f"config() must return its constructor's arguments, e.g. "
+                f"{{'n_in': 784, 'n_out': 32}}), then save again"
+            )
+        config = layer.config()
+        try:
+            json.dumps(config, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise SpecError(f"{where}: config() must return a dict of JSON values (numbers, "
+                            f"strings, lists; int() or float() of NumPy numbers), got "
+                            f"{config!r} ({e})") from None
+        try:
+            rebuilt = cls(**config)
+        except Exception as e:
+            raise SpecError(
+                f"{where}: {name}(**config()) with config() = {config!r} failed "
+                f"({type(e).__name__}: {e}); config() must return the arguments of "
+                f"{name}'s constructor by name, so a model file can rebuild the layer"
+            ) from e
+        for part in ("params", "state"):
+            have = {k: np.shape(v) for k, v in getattr(layer, part).items()}
+            built = {k: np.shape(v) for k, v in getattr(rebuilt, part).items()}
+            if have != built:
+                raise SpecError(
+                    f"{where}: {name}(**{config!r}) builds {part} {built}, but this layer "
+                    f"has {have}; config() must return every constructor argument that "
+                    f"decides a shape"
+                )
+
+
 def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] | None = None,
                metadata: dict[str, Any] | None = None) -> Path:
     """Write ``net`` and its metadata to ``path`` (conventionally ``*.npz``); returns the path.
@@ -42,13 +148,13 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
     or if its ``config()`` cannot rebuild it, ModelFileError says so and nothing is written."""
     path = Path(path)
     try:
-        net.check_saveable()
+        check_saveable(net)
     except SpecError as e:
         raise ModelFileError(f"cannot save the model: {e}") from None
     meta = {**net.meta, **(metadata or {})}
     if class_names is not None:
         meta["class_names"] = list(class_names)
-    meta.setdefault("class_names", [str(i) for i in range(net.n_classes)])
+    meta.setdefault("class_names", net.class_names)
     meta.setdefault("preprocessing", MNIST_PREPROCESSING)
     header = {"format": FORMAT, "version": VERSION, "network": net.config(),
               "dtype": net.dtype.name, "meta": meta}
@@ -103,7 +209,7 @@ def load_model(path: str | os.PathLike) -> Network:
             "upgrade digitnet to read it"
         )
     try:
-        net = Network.from_config(header["network"], dtype=header.get("dtype", "float32"))
+        net = network_from_config(header["network"], dtype=header.get("dtype", "float32"))
     except (DigitnetError, KeyError, TypeError, ValueError) as e:
         raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") from None
     expected = {name: p for name, p, _ in net.parameters()}

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import SpecError, TrainingError
 from .nn.layers import Layer
-from .nn.network import Network
+
+if TYPE_CHECKING:
+    from .nn.network import Network
 
 #: Momentum and Adam's moments decay geometrically (x0.9 per step) for weights whose gradient is
 #: exactly 0, such as those of MNIST's always-black border pixels: within ~800 steps they become

@@ -22,13 +22,17 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import metrics
 from .extras import missing
 from .nn.probe import ACTIVATION_TYPES, forward_trace
-from .train import History
+
+if TYPE_CHECKING:
+    from .train import History
 
 try:
     from matplotlib import figure
@@ -137,13 +141,24 @@ def _grid(fig: Figure, n: int, cols: int) -> list[Any]:
 
 
 # --- training curves -----------------------------------------------------------------------------
+#: the fields of a History the curves read, with their values when a saved history lacks them
+_HISTORY_FIELDS = {"epoch": [], "loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [],
+                   "batch_loss": [], "best_epoch": None, "stop_reason": "completed"}
+
+
+def _history(history: Any) -> SimpleNamespace:
+    """A History, or its as_dict() (as saved in a model file), as the fields the curves read."""
+    get = history.get if isinstance(history, dict) else lambda k, d: getattr(history, k, d)
+    return SimpleNamespace(**{k: get(k, default) for k, default in _HISTORY_FIELDS.items()})
+
+
 def loss_curves(history: History | dict[str, Any], per: str = "both") -> Figure:
     """Training curves: the loss of every minibatch ("iteration", with a moving average), and the
     loss and accuracy per epoch on the training and validation data.
 
     ``per``: "iteration", "epoch" or "both" (one, two or three panels).
     """
-    h = history if isinstance(history, History) else History.from_dict(history)
+    h = _history(history)
     if per not in ("iteration", "epoch", "both"):
         raise ValueError(f"per must be 'iteration', 'epoch' or 'both', got {per!r}")
     panels = []
@@ -319,15 +334,13 @@ def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray,
     accuracy."""
     y_true, y_pred, names = _labels_and_predictions(y_true, y_pred, class_names)
     k = len(names)
-    total = np.bincount(y_true, minlength=k)
-    right = np.bincount(y_true[y_true == y_pred], minlength=k)
-    acc = np.divide(right, total, out=np.zeros(k), where=total > 0)
+    acc = metrics.per_class_accuracy(y_true, y_pred, k)  # NaN for a class without images: no bar
     overall = float(np.mean(y_true == y_pred))
     fig = new_figure(max(4.0, 0.55 * k + 1.5), 3.2)
     ax = fig.subplots()
-    ax.bar(range(k), acc, color=["C0" if a >= overall else "C1" for a in acc])
+    ax.bar(range(k), np.nan_to_num(acc), color=["C0" if a >= overall else "C1" for a in acc])
     for c in range(k):
-        if total[c]:
+        if np.isfinite(acc[c]):
             ax.text(c, acc[c] + 0.01, f"{acc[c]:.2f}", ha="center", va="bottom", fontsize=7)
     ax.axhline(overall, color="black", ls="--", lw=1, label=f"overall {overall:.3f}")
     ax.set_xticks(range(k), names, rotation=0 if k <= 10 else 45)

@@ -182,7 +182,7 @@ def read_number(net: Any, image: str | os.PathLike | np.ndarray | Image.Image) -
     pieces = segment(small)
     images = np.stack([p.image for p in pieces])
     proba = net.predict_proba(images)
-    names = class_names(net)
+    names = net.class_names
     best = proba.argmax(axis=1)
     digits = [{"digit": int(c), "label": names[c], "probability": round(float(proba[i, c]), 4),
                "box": [round(v * scale) for v in p.box]}
@@ -197,8 +197,9 @@ def _top(proba: np.ndarray, names: list[str], k: int = 3) -> list[dict[str, Any]
 
 
 def class_names(net: Any) -> list[str]:
-    """The model's class names ("0".."9" for digits)."""
-    return list(net.meta.get("class_names") or [str(i) for i in range(net.n_classes)])
+    """The model's class names ("0".."9" for digits): ``net.class_names`` (kept for web/app.py,
+    which imports it from here)."""
+    return net.class_names
 
 
 def predict_files(net: Any, paths: Iterable[str | os.PathLike], *,
@@ -229,7 +230,7 @@ def predict_files(net: Any, paths: Iterable[str | os.PathLike], *,
             used.add(f.stem)
             side_by_side(gray, X[i]).save(folder / name)
     proba = net.predict_proba(X)
-    names = class_names(net)
+    names = net.class_names
     out = []
     for f, p in zip(files, proba, strict=True):
         top = _top(p, names)

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .doctor import diagnose
 from .errors import DigitnetError
 from .nn.network import Network
 from .train import History
+from .version import __version__
 
 #: the PNG files written next to report.html, in the order the report shows them
 FIGURE_FILES = ("curves.png", "predictions.png", "digit.png", "confusion.png", "per_class.png",
@@ -49,7 +49,8 @@ def write_report(net: Network, x: np.ndarray, y: np.ndarray | None, out_dir: str
 
     ``x`` (N, 784) and labels ``y`` (N,) (or None for unlabelled images) are the images the model
     is shown on, usually the test split. ``history``, ``result`` (training result) and
-    ``class_names`` default to what ``net.meta`` holds (a model file keeps them).
+    ``class_names`` default to what ``net.meta`` holds (a model file keeps them; the names:
+    ``net.class_names``).
     """
     from . import plots  # matplotlib is imported only when a report is made
 
@@ -65,8 +66,7 @@ def write_report(net: Network, x: np.ndarray, y: np.ndarray | None, out_dir: str
     if history is None and meta.get("history"):
         history = History.from_dict(meta["history"])
     result = result if result is not None else meta.get("result") or {}
-    names = list(class_names or meta.get("class_names")
-                 or [str(c) for c in range(net.n_classes)])
+    names = list(class_names or net.class_names)
     labelled = y is not None
     P = net.predict_proba(x)
     pred = P.argmax(axis=1)

@@ -16,8 +16,10 @@ class ReLU(Layer):
     """A = max(Z, 0)        dZ = dA * [Z > 0]"""
 
     def forward(self, Z: np.ndarray, training: bool = False) -> np.ndarray:
-        self.A = np.maximum(Z, 0)
-        return self.A
+        A = np.maximum(Z, 0)
+        if training:
+            self.A = A
+        return A
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         return dA * (self.A > 0)
@@ -31,8 +33,10 @@ class LeakyReLU(Layer):
         self.alpha = float(alpha)
 
     def forward(self, Z: np.ndarray, training: bool = False) -> np.ndarray:
-        self.positive = Z > 0
-        return np.where(self.positive, Z, Z * Z.dtype.type(self.alpha))
+        positive = Z > 0
+        if training:
+            self.positive = positive
+        return np.where(positive, Z, Z * Z.dtype.type(self.alpha))
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         return np.where(self.positive, dA, dA * dA.dtype.type(self.alpha))
@@ -45,8 +49,10 @@ class Sigmoid(Layer):
     """A = 1 / (1 + exp(-Z))        dZ = dA * A * (1 - A)"""
 
     def forward(self, Z: np.ndarray, training: bool = False) -> np.ndarray:
-        self.A = sigmoid(Z)
-        return self.A
+        A = sigmoid(Z)
+        if training:
+            self.A = A
+        return A
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         return dA * self.A * (1 - self.A)
@@ -56,8 +62,10 @@ class Tanh(Layer):
     """A = tanh(Z)        dZ = dA * (1 - A**2)"""
 
     def forward(self, Z: np.ndarray, training: bool = False) -> np.ndarray:
-        self.A = np.tanh(Z)
-        return self.A
+        A = np.tanh(Z)
+        if training:
+            self.A = A
+        return A
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         return dA * (1 - self.A * self.A)

@@ -68,9 +68,13 @@ class Conv2D(Layer):
         self.params = {"W": W, "b": np.zeros(o, dtype)}
         self.grads = {name: np.zeros_like(v) for name, v in self.params.items()}
 
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: Any,
+                keep: bool = True) -> np.ndarray:
         """A work array kept between batches (training asks for the same shapes every batch);
-        zero when first made, and then only ever partly overwritten where that is intended."""
+        zero when first made, and then only ever partly overwritten where that is intended.
+        ``keep=False``: a new array, kept nowhere (predicting: threads share the layer)."""
+        if not keep:
+            return np.zeros(shape, dtype)
         buf = self._buffers.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = self._buffers[name] = np.zeros(shape, dtype)
@@ -82,18 +86,21 @@ class Conv2D(Layer):
             ones.fill(1)
         return ones
 
-    def _im2col(self, X: np.ndarray, k: int, s: int, p: int, tag: str) -> np.ndarray:
+    def _im2col(self, X: np.ndarray, k: int, s: int, p: int, tag: str,
+                keep: bool = True) -> np.ndarray:
         """(N, H, W, C) -> (N*Ho*Wo, k*k*C): every k x k window of X zero-padded by p, one per
-        row, ordered (i, j, c) like W.reshape(k*k*C, O). Reuses buffers between batches."""
+        row, ordered (i, j, c) like W.reshape(k*k*C, O). Reuses buffers between batches (not
+        with ``keep=False``)."""
         N, H, W_, C = X.shape
         Ho, Wo = _pair_out(H, k, s, p), _pair_out(W_, k, s, p)
         if p:
             # only the inside is written, so the border of the buffer stays zero
-            Xp = self._buffer(tag + "pad", (N, H + 2 * p, W_ + 2 * p, C), X.dtype)
+            Xp = self._buffer(tag + "pad", (N, H + 2 * p, W_ + 2 * p, C), X.dtype, keep)
             Xp[:, p:p + H, p:p + W_, :] = X
         else:
             Xp = np.ascontiguousarray(X)
-        cols = self._buffer(tag + "cols", (N, Ho, Wo, k, k, C), X.dtype)
+        cols = (self._buffer(tag + "cols", (N, Ho, Wo, k, k, C), X.dtype) if keep
+                else np.empty((N, Ho, Wo, k, k, C), X.dtype))  # every value is written below
         if C == 1 and k <= 3:
             # one channel, small windows: copying offset by offset moves whole image rows at a
             # time, ~2x faster here than copying each window's 3 values (for 5x5 windows and
@@ -116,9 +123,10 @@ class Conv2D(Layer):
         Ho, Wo = _pair_out(H, k, s, p), _pair_out(W_, k, s, p)
         if Ho < 1 or Wo < 1:
             raise SpecError(f"Conv2D kernel {k} does not fit images of {H}x{W_}")
-        self.cols = self._im2col(X, k, s, p, "x")
-        self.x_shape = X.shape
-        Z = self.cols @ self.params["W"].reshape(k * k * C, self.c_out)
+        cols = self._im2col(X, k, s, p, "x", keep=training)
+        if training:
+            self.cols, self.x_shape = cols, X.shape
+        Z = cols @ self.params["W"].reshape(k * k * C, self.c_out)
         Z += self.params["b"]
         return Z.reshape(N, Ho, Wo, self.c_out)
 
@@ -186,8 +194,8 @@ class MaxPool2D(Layer):
             for j in range(k):
                 if i or j:
                     np.maximum(A, Xb[:, :, i, :, j, :], out=A)
-        self.mask = Xb == A[:, :, None, :, None, :]
-        self.x_shape = X.shape
+        if training:
+            self.mask, self.x_shape = Xb == A[:, :, None, :, None, :], X.shape
         return A
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
@@ -229,7 +237,8 @@ class AvgPool2D(MaxPool2D):
         Ho, Wo = H // kh, W // kw
         if Ho < 1 or Wo < 1:
             raise SpecError(f"AvgPool2D({self.size}) does not fit images of {H}x{W}")
-        self.x_shape = X.shape
+        if training:
+            self.x_shape = X.shape
         return X[:, :Ho * kh, :Wo * kw, :].reshape(N, Ho, kh, Wo, kw, C).mean(axis=(2, 4))
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
@@ -246,7 +255,8 @@ class Flatten(Layer):
     """(N, H, W, C) -> (N, H*W*C): a view, no copy. Backward reshapes dA back."""
 
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        self.x_shape = X.shape
+        if training:
+            self.x_shape = X.shape
         return X.reshape(len(X), -1)
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
@@ -268,7 +278,8 @@ class Reshape(Layer):
         if X[0].size != self.n_in:
             raise SpecError(f"Reshape{self.shape} expects {self.n_in} values per image, "
                             f"got {X[0].size}")
-        self.x_shape = X.shape
+        if training:
+            self.x_shape = X.shape
         return X.reshape(len(X), *self.shape)
 
     def backward(self, dA: np.ndarray) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 The contract every layer keeps (activations in `activations.py` too):
 
-- ``forward(X, training=False) -> A`` computes the output and keeps what backward needs;
+- ``forward(X, training=False) -> A`` computes the output; with ``training=True`` it also keeps
+  what backward needs. With ``training=False`` (predicting, evaluating) digitnet's layers keep
+  nothing, so one network can answer several threads at once;
 - ``backward(dA) -> dX`` takes the gradient of the loss w.r.t. the output and returns it w.r.t.
   the input, filling ``self.grads`` (same keys and shapes as ``self.params``), in place or with
   new arrays: the optimizers read ``grads`` afresh at every step;
@@ -93,7 +95,8 @@ class Dense(Layer):
             raise SpecError(
                 f"Dense layer expects input of shape (N, {self.n_in}), got {X.shape}"
             )
-        self.X = X
+        if training:
+            self.X = X
         Z = X @ self.params["W"]
         Z += self.params["b"]
         return Z
@@ -131,7 +134,9 @@ class Dropout(Layer):
         self.rng = np.random.default_rng(rng.integers(2**63))
 
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        if not training or self.p == 0.0:
+        if not training:
+            return X
+        if self.p == 0.0:
             self.M = None
             return X
         # draw U, then overwrite it with M: one buffer, no float64 temporaries
@@ -187,9 +192,10 @@ class BatchNorm(Layer):
             self.state["running_var"] += (1 - m) * var
         else:
             Xc, var = X2 - self.state["running_mean"], self.state["running_var"]
-        self.inv_std = (1.0 / np.sqrt(var + self.eps)).astype(X.dtype)
-        Xc *= self.inv_std
-        self.Xhat = Xc  # (m, n)
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(X.dtype)
+        Xc *= inv_std  # now Xhat, (m, n)
+        if training:
+            self.inv_std, self.Xhat = inv_std, Xc
         A = Xc * self.params["gamma"]
         A += self.params["beta"]
         return A.reshape(X.shape)

@@ -33,6 +33,7 @@ class SoftmaxCrossEntropy:
     name = "softmax_cross_entropy"
 
     def forward(self, Z: np.ndarray, y: np.ndarray) -> float:
+        """The mean loss; keeps P and y for backward (training)."""
         self.y = y
         shifted = Z - Z.max(axis=1, keepdims=True)
         E = np.exp(shifted)
@@ -40,6 +41,13 @@ class SoftmaxCrossEntropy:
         self.P = E / S
         rows = np.arange(len(y))
         return float(np.mean(np.log(S[:, 0]) - shifted[rows, y]))
+
+    @staticmethod
+    def value(Z: np.ndarray, y: np.ndarray) -> float:
+        """The mean loss, keeping nothing (evaluating: threads may share the loss)."""
+        shifted = Z - Z.max(axis=1, keepdims=True)
+        log_s = np.log(np.exp(shifted).sum(axis=1))
+        return float(np.mean(log_s - shifted[np.arange(len(y)), y]))
 
     def backward(self) -> np.ndarray:
         dZ = self.P
@@ -70,9 +78,14 @@ class SigmoidBinaryCrossEntropy:
     name = "sigmoid_binary_cross_entropy"
 
     def forward(self, Z: np.ndarray, y: np.ndarray) -> float:
-        z = Z[:, 0]
-        t = y.astype(Z.dtype)
-        self.y, self.A = t, sigmoid(z)
+        """The mean loss; keeps A and y for backward (training)."""
+        self.y, self.A = y.astype(Z.dtype), sigmoid(Z[:, 0])
+        return self.value(Z, y)
+
+    @staticmethod
+    def value(Z: np.ndarray, y: np.ndarray) -> float:
+        """The mean loss, keeping nothing (evaluating: threads may share the loss)."""
+        z, t = Z[:, 0], y.astype(Z.dtype)
         return float(np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))))
 
     def backward(self) -> np.ndarray:

@@ -1,61 +1,25 @@
-"""Network: a sequence of layers and a loss; forward, backward, predict and the parameters.
-
-Also the registry of layer types that model files may name (``LAYER_TYPES``): digitnet's own,
-and a learner's classes added with ``register_layer``.
-"""
+"""Network: a sequence of layers and a loss; forward, backward, predict and the parameters."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DigitnetError, SpecError, TrainingError
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .checks import images_problem, label_problem
-from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from .conv import Flatten
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 
 if TYPE_CHECKING:
-    from .probe import StepTrace
-
-#: digitnet's own layers, by the name a model file gives them
-BUILTIN_LAYER_TYPES: dict[str, type[Layer]] = {
-    cls.__name__: cls for cls in (Dense, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh, BatchNorm,
-                                  Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape)
-}
-#: every layer a model file may name: the built-in ones and those added with register_layer
-LAYER_TYPES: dict[str, type[Layer]] = dict(BUILTIN_LAYER_TYPES)
+    from ..trace import StepTrace
 
 #: layers that output as many values per image as they take, so the network's input width is
 #: that of the next layer (Flatten: the next layer's, as check_input flattens images anyway)
 _WIDTH_KEEPING = (ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, BatchNorm, Flatten)
-
-L = TypeVar("L", bound=type[Layer])
-
-
-def register_layer(cls: L) -> L:
-    """Let model files save and load a layer class of your own: ``dn.register_layer(MyDense)``
-    once after the class (or ``@dn.register_layer`` above it), before ``save_model`` and before
-    ``load_model`` in a later session.
-
-    A model file stores the class's name and its ``config()``, which must return the arguments
-    of its constructor as JSON values (``{"n_in": 784, "n_out": 32}``); loading calls
-    ``MyDense(**config)`` and then fills in the saved parameters. Registering a class again
-    under the same name (a notebook cell run twice) replaces the earlier one."""
-    if not (isinstance(cls, type) and issubclass(cls, Layer)):
-        raise SpecError(f"register_layer takes a layer class (class MyDense(dn.Layer): ...), "
-                        f"got {cls!r}")
-    name = cls.__name__
-    if BUILTIN_LAYER_TYPES.get(name, cls) is not cls:
-        raise SpecError(f"digitnet has its own layer called {name}: give your class another "
-                        f"name (e.g. My{name}) so that model files can tell the two apart")
-    LAYER_TYPES[name] = cls
-    return cls
-
 
 class Network:
     """A stack of layers trained with one loss.
@@ -205,9 +169,22 @@ class Network:
         return self._n_outputs[1]
 
     @property
+    def thread_safe(self) -> bool:
+        """Whether several threads may predict with this network at once: digitnet's own layers
+        keep nothing when predicting; a learner's layer may (``self.X = X`` in its forward)."""
+        return all(type(layer).__module__.startswith(__package__ + ".")
+                   for layer in self.layers)
+
+    @property
     def n_classes(self) -> int:
         """Classes the network tells apart: 2 for a one-output sigmoid network."""
         return 2 if isinstance(self.loss, SigmoidBinaryCrossEntropy) else self.n_outputs
+
+    @property
+    def class_names(self) -> list[str]:
+        """One name per class: ``meta["class_names"]`` (a model file keeps them: Fashion-MNIST's
+        names, ``["not 7", "7"]`` for one-vs-rest), else "0".."C-1"."""
+        return list(self.meta.get("class_names") or [str(c) for c in range(self.n_classes)])
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter and state array (in a fixed order)."""
@@ -252,9 +229,11 @@ class Network:
 
         It runs on a copy, so this network does not change. ``print(net.trace(X, y))`` shows
         the table; ``layout="columns"`` shows the notebooks' view (one image per column,
-        ``Z1 = W1 @ X + b1``). Returns a ``StepTrace`` (see ``digitnet.nn.probe.trace_step``).
+        ``Z1 = W1 @ X + b1``). Returns a ``StepTrace`` (see ``digitnet.trace.trace_step``).
         """
-        from .probe import trace_step  # probe imports this module
+        # the one call up the data path from here: tracing applies an optimizer (see
+        # tests/test_imports.py); digitnet.trace imports this module only for type hints
+        from ..trace import trace_step
 
         return trace_step(self, X, y, lr=lr, optimizer=optimizer, layout=layout)
 
@@ -299,7 +278,7 @@ class Network:
         for i in range(0, len(X), batch_size):
             Z = self.forward(X[i:i + batch_size])
             yb = y[i:i + batch_size]
-            total += self.loss.forward(Z, yb) * len(yb)
+            total += self.loss.value(Z, yb) * len(yb)
             correct += int(np.sum(self.loss.labels(Z) == yb))
         n = max(len(X), 1)
         return total / n, correct / n
@@ -310,73 +289,6 @@ class Network:
             "layers": [{"type": type(layer).__name__, **layer.config()} for layer in self.layers],
             "loss": self.loss.name,
         }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], dtype: Any = np.float32) -> Network:
-        """Rebuild a network from ``config()``: each layer as ``LAYER_TYPES[type](**args)``."""
-        layers = []
-        for i, spec in enumerate(config["layers"]):
-            spec = dict(spec)
-            kind = spec.pop("type")
-            if kind not in LAYER_TYPES:
-                raise SpecError(
-                    f"layer {i} is of type {kind!r}, which is not a digitnet layer: if it is a "
-                    f"class of your own, define it and call dn.register_layer({kind}) before "
-                    f"dn.load_model"
-                )
-            try:
-                layers.append(LAYER_TYPES[kind](**spec))
-            except DigitnetError:
-                raise
-            except Exception as e:
-                raise SpecError(f"layer {i}: {kind}(**{spec}) failed "
-                                f"({type(e).__name__}: {e})") from e
-        return cls(layers, loss=config["loss"], seed=None, dtype=dtype)
-
-    def check_saveable(self) -> None:
-        """SpecError unless a model file could rebuild every layer: its class registered under
-        its name, and, for a class of your own, ``config()`` JSON values with which the
-        constructor builds parameters (and state) of the same shapes as the layer's."""
-        for i, layer in enumerate(self.layers):
-            cls, name = type(layer), type(layer).__name__
-            where = f"layer {i} ({name})"
-            if BUILTIN_LAYER_TYPES.get(name) is cls:
-                continue
-            if name in BUILTIN_LAYER_TYPES:
-                raise SpecError(f"{where} has the name of a digitnet layer but is another class: "
-                                f"rename it (e.g. My{name}) and register it with "
-                                f"dn.register_layer(My{name})")
-            if LAYER_TYPES.get(name) is not cls:
-                raise SpecError(
-                    f"{where} is not a registered layer type, so a model file could not rebuild "
-                    f"it: call dn.register_layer({name}) after its class definition (its "
-                    f"config() must return its constructor's arguments, e.g. "
-                    f"{{'n_in': 784, 'n_out': 32}}), then save again"
-                )
-            config = layer.config()
-            try:
-                json.dumps(config, allow_nan=False)
-            except (TypeError, ValueError) as e:
-                raise SpecError(f"{where}: config() must return a dict of JSON values (numbers, "
-                                f"strings, lists; int() or float() of NumPy numbers), got "
-                                f"{config!r} ({e})") from None
-            try:
-                rebuilt = cls(**config)
-            except Exception as e:
-                raise SpecError(
-                    f"{where}: {name}(**config()) with config() = {config!r} failed "
-                    f"({type(e).__name__}: {e}); config() must return the arguments of "
-                    f"{name}'s constructor by name, so a model file can rebuild the layer"
-                ) from e
-            for part in ("params", "state"):
-                have = {k: np.shape(v) for k, v in getattr(layer, part).items()}
-                built = {k: np.shape(v) for k, v in getattr(rebuilt, part).items()}
-                if have != built:
-                    raise SpecError(
-                        f"{where}: {name}(**{config!r}) builds {part} {built}, but this layer "
-                        f"has {have}; config() must return every constructor argument that "
-                        f"decides a shape"
-                    )
 
     def summary(self) -> str:
         rows = [(str(i), repr(layer), sum(p.size for p in layer.params.values()))

@@ -40,28 +40,6 @@ PRESETS: dict[str, tuple[str, float]] = {
     "cnn": ("conv32-pool2-conv64-bn-pool2-256-drop0.15-10", 0.0),
 }
 
-#: each preset's own training recipe: what `digitnet train --model NAME` uses unless told
-#: otherwise (measured on full MNIST: see README "Recipes")
-PRESET_TRAINING: dict[str, dict[str, Any]] = {
-    "mlp": {"epochs": 40, "optimizer": "momentum", "lr": 0.1, "schedule": "cosine",
-            "warmup": 0, "batch_size": 128, "augment": False},
-    "lenet5": {"epochs": 20, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
-               "warmup": 1, "batch_size": 128, "augment": True},
-    "cnn": {"epochs": 15, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
-            "warmup": 1, "batch_size": 128, "augment": True},
-}
-
-
-
-def recipe_for(spec: str) -> dict[str, Any]:
-    """The training recipe for a spec: a preset's own; for a custom spec, mlp's if it is dense
-    and cnn's if it has convolutions."""
-    name = spec.strip().lower()
-    if name in PRESET_TRAINING:
-        return PRESET_TRAINING[name]
-    return PRESET_TRAINING["mlp" if _is_dense_spec(name) else "cnn"]
-
-
 _HELP = ("write layer sizes joined by '-' (784-512-256-10), conv tokens (conv32, conv16k5v, bn, "
          f"pool2, drop0.25, ...: see `digitnet train --help`), or a preset ({', '.join(PRESETS)})")
 _CONV = re.compile(r"^conv(\d+)(?:k(\d+))?(?:s(\d+))?(v?)$")
@@ -79,7 +57,8 @@ def parse_sizes(spec: str) -> list[int]:
     return sizes
 
 
-def _is_dense_spec(spec: str) -> bool:
+def is_dense_spec(spec: str) -> bool:
+    """True for layer sizes only ("784-512-10"), False for a spec with conv tokens."""
     return all(t.strip().isdigit() for t in spec.split("-"))
 
 
@@ -101,7 +80,7 @@ def build_network(spec: str | Sequence[int] = "mlp", *, activation: str = "relu"
         init = "glorot" if activation in ("sigmoid", "tanh") else "he"
     if isinstance(spec, str) and not spec.strip():
         raise SpecError(f"the network spec is empty: {_HELP}")
-    if isinstance(spec, str) and not _is_dense_spec(spec):
+    if isinstance(spec, str) and not is_dense_spec(spec):
         layers = _conv_layers(spec, activation, init, dropout or 0.0)
     else:
         sizes = parse_sizes(spec) if isinstance(spec, str) else [int(s) for s in spec]

@@ -10,14 +10,16 @@
 Bad requests (malformed JSON, not an image, wrong shape, values out of range, a body over 2 MB)
 are answered 4xx with ``{"error": "..."}``; no request makes the server fail. Flask routes the
 requests; waitress (a pure-Python production WSGI server) answers them from a pool of threads.
-The model is loaded once; predictions share it under a lock (a forward pass takes about a
-millisecond), while decoding and preparing images run in parallel.
+The model is loaded once and shared by the threads without a lock: evaluation-mode forward passes
+keep nothing on the layers (a network with a learner's own layer is the exception: it answers
+one request at a time). Decoding and preparing the images run in parallel too.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import os
@@ -110,7 +112,9 @@ def create_app(net: Any, *, name: str = "") -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     labels = class_names(net)
-    lock = threading.Lock()
+    # digitnet's own layers keep nothing when predicting, so threads share the network freely;
+    # a learner's own layer may keep its input on itself: those networks answer one at a time
+    lock = contextlib.nullcontext() if net.thread_safe else threading.Lock()
 
     @app.get("/")
     def index() -> Response:

@@ -1,0 +1,123 @@
+"""The options several subcommands share, each declared once (the data, the model, the model file,
+the optimizer, `--json`), and what the commands do with them: load the data, build or load the
+model, print the JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from ..data import DATASET_NAMES, Dataset, load_dataset
+from ..modelfile import load_model
+from ..nn.activations import ACTIVATIONS
+from ..nn.init import INITIALIZERS
+from ..nn.network import Network
+from ..nn.specs import PRESETS, build_network
+from ..onevsrest import labels_for
+from ..optim import DEFAULT_LR, OPTIMIZERS
+
+MODEL_FILE_HELP = "a model file saved by `digitnet train --out`"
+SPEC_HELP = "a spec or preset as for train (default mlp), or a model file (.npz)"
+JSON_HELP = "last line: one JSON object"
+#: each optimizer's learning rate when none is given and no recipe sets one
+DEFAULT_LRS = ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+
+Parser = argparse.ArgumentParser
+Group = argparse._ArgumentGroup  # what add_argument_group returns
+
+
+# --- declaring ----------------------------------------------------------------------------------
+def add_data(p: Parser, default: str = "sample") -> None:
+    """--dataset / --data, and the sizes of the splits."""
+    g = p.add_argument_group("data")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--dataset", metavar="NAME", default=None,
+                     help=f"a named dataset: {', '.join(DATASET_NAMES)} (default: {default})")
+    src.add_argument("--data", metavar="PATH", default=None,
+                     help="a folder with the four MNIST-style IDX files, or a Kaggle CSV file")
+    g.add_argument("--train-size", type=int, metavar="N", help="learn on the first N images")
+    g.add_argument("--test-size", type=int, metavar="N", help="test on the first N images")
+    g.add_argument("--val-size", type=float, default=None, metavar="N",
+                   help="validation images carved from training: a count, or a fraction < 1 "
+                        "(default 0.1 for training, 0 otherwise)")
+    p.set_defaults(default_dataset=default)
+
+
+def add_model_file(p: Parser) -> None:
+    """The MODEL positional: a saved model file."""
+    p.add_argument("model", metavar="MODEL", help=MODEL_FILE_HELP)
+
+
+def add_model(p: Parser, model_help: str = SPEC_HELP, *, dropout: bool = False) -> Group:
+    """--model, --activation, --init (and --dropout), --seed; returns the group to add to."""
+    with_dropout = ", ".join(f"{rate:g} for {name}" for name, (_, rate) in PRESETS.items() if rate)
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="mlp", metavar="SPEC", help=model_help)
+    g.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS),
+                   help="activation of the hidden layers (default relu)")
+    g.add_argument("--init", default=None, choices=sorted(INITIALIZERS),
+                   help="weight initialization (default: he for relu, glorot for sigmoid/tanh)")
+    if dropout:
+        g.add_argument("--dropout", type=float, default=None, metavar="P",
+                       help=f"dropout rate after each hidden layer (default: {with_dropout}, "
+                            "else 0)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seeds every random choice (the weights, the validation split, the "
+                        "order of the images): same seed, same result (default 0)")
+    return g
+
+
+def add_optimizer(g: Group, *, default: str | None, optimizer_help: str,
+                          lr_help: str) -> None:
+    """--optimizer and --lr."""
+    g.add_argument("--optimizer", default=default, choices=list(OPTIMIZERS), help=optimizer_help)
+    g.add_argument("--lr", type=float, default=None, help=lr_help)
+
+
+def add_training(g: Group) -> None:
+    """--optimizer, --lr, --batch-size, --weight-decay, unset ones following the model's recipe
+    (``recipes.training_options``)."""
+    add_optimizer(g, default=None, optimizer_help="default: the model's recipe",
+                          lr_help="learning rate (default: the recipe's; for another optimizer "
+                                  f"{DEFAULT_LRS})")
+    g.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="images per minibatch (default: the recipe's)")
+    g.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
+                   help="L2 penalty on the weights, not the biases (default 0)")
+
+
+def add_json(p: Parser | Group, what: str = "") -> None:
+    p.add_argument("--json", action="store_true", help=JSON_HELP + (f" ({what})" if what else ""))
+
+
+# --- using --------------------------------------------------------------------------------------
+def load_data(args: argparse.Namespace, val_size: float) -> Dataset:
+    """The dataset the data options name; ``val_size`` unless --val-size is given."""
+    source = args.data or args.dataset or args.default_dataset
+    vs = args.val_size if args.val_size is not None else val_size
+    return load_dataset(source, val_size=int(vs) if vs >= 1 else vs,
+                        train_size=args.train_size, test_size=args.test_size,
+                        seed=getattr(args, "seed", 0))
+
+
+def test_data(args: argparse.Namespace, net: Network) -> tuple[Dataset, np.ndarray | None]:
+    """The test split of the data options, and its labels as ``net`` answers them (None when
+    the images have none)."""
+    ds = load_data(args, val_size=0)
+    return ds, labels_for(net, ds.y_test)
+
+
+def model_or_spec(args: argparse.Namespace) -> tuple[Network, bool]:
+    """--model: a saved model file (loaded; True) or a spec/preset (built; False)."""
+    if args.model.lower().endswith(".npz") or os.path.isfile(args.model):
+        return load_model(args.model), True
+    return build_network(args.model, activation=args.activation, init=args.init,
+                         dropout=getattr(args, "dropout", None), seed=args.seed), False
+
+
+def emit_json(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj))

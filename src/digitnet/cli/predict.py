@@ -1,0 +1,72 @@
+"""`digitnet predict`: read digits in image files, or label a dataset's test images (and write a
+Kaggle submission), with a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..data import write_submission
+from ..errors import SpecError
+from ..modelfile import load_model
+from ..nn.network import Network
+from . import options
+
+
+def add_parser(sub: Any) -> None:
+    pr = sub.add_parser("predict", help="read digits in image files, or label a dataset's "
+                        "test images, with a saved model")
+    options.add_model_file(pr)
+    pr.add_argument("images", nargs="*", metavar="IMAGE",
+                    help="image files (PNG, JPEG, BMP, GIF) of one digit each, or folders of "
+                         "them; without any, the test images of --dataset/--data are labelled")
+    pr.add_argument("--show", metavar="DIR", help="with IMAGE: save a picture of what the "
+                    "network saw (the 28x28 input next to the original) into DIR")
+    options.add_data(pr)
+    pr.add_argument("--submission", metavar="FILE",
+                    help="write a Kaggle submission CSV (ImageId,Label)")
+    options.add_json(pr)
+    pr.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    net = load_model(args.model)
+    if args.images:
+        return _predict_images(net, args)
+    if args.show:
+        raise SpecError("--show works with image files: digitnet predict MODEL IMAGE... --show DIR")
+    ds, y = options.test_data(args, net)
+    pred = net.predict(ds.x_test)
+    names = net.class_names
+    counts = np.bincount(pred, minlength=net.n_classes)
+    print(f"predicted {len(pred):,} images; per class: "
+          + "  ".join(f"{names[c]}:{n}" for c, n in enumerate(counts)))
+    print("first predictions: " + " ".join(names[p] for p in pred[:20]))
+    if y is not None:
+        print(f"accuracy {np.mean(pred == y):.4f} against the labels")
+    if args.submission:
+        write_submission(args.submission, pred)
+        print(f"submission written to {args.submission} ({len(pred):,} rows)")
+    if args.json:
+        options.emit_json({"predictions": pred.tolist(), "n": len(pred)})
+    return 0
+
+
+def _predict_images(net: Network, args: argparse.Namespace) -> int:
+    from ..read import predict_files
+
+    if args.data or args.dataset or args.submission:
+        raise SpecError("predict takes image files or --dataset/--data (with --submission), "
+                        "not both: drop one")
+    results = predict_files(net, args.images, show=args.show)
+    for r in results:
+        top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top3"])
+        print(f"{r['file']}: {r['label']} (probability {r['probability']:.3f}; top 3: {top})")
+    if args.show:
+        print(f"what the network saw: {args.show}/*.seen.png", file=sys.stderr)
+    if args.json:
+        options.emit_json({"predictions": results})
+    return 0

@@ -1,0 +1,151 @@
+"""`digitnet train`: build a network, train it, report its test accuracy, save it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpecError, TrainingError
+from ..modelfile import save_model
+from ..nn.specs import PRESETS, build_network
+from ..onevsrest import one_vs_rest, one_vs_rest_spec
+from ..optim import SCHEDULES
+from ..recipes import PRESET_TRAINING, RECIPE_KEYS, training_options
+from ..train import History, train
+from ..version import __version__
+from . import options
+
+MODEL_HELP = (f"a preset ({', '.join(PRESETS)}; default mlp = {PRESETS['mlp'][0]} with dropout "
+              f"{PRESETS['mlp'][1]:g}), dense layer sizes like 784-512-256-10, or conv tokens "
+              "like conv32-pool2-conv64-bn-pool2-128-10 (conv32: 32 3x3 filters, conv16k5v: 5x5 "
+              "without padding, bn: batch norm, pool2: 2x2 max pool, drop0.3: dropout, 128: "
+              "dense layer)")
+RECIPES_HELP = ("Unset options follow the model's recipe: " + "; ".join(
+    f"{name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items())
+    for name, recipe in PRESET_TRAINING.items())
+    + " (custom specs: mlp's if dense, cnn's with convolutions).")
+
+
+def add_parser(sub: Any) -> None:
+    t = sub.add_parser("train", help="train a network and report its test accuracy",
+                       description="Train a network. With no options: the default MLP on the "
+                                   "sample shipped with digitnet.")
+    options.add_data(t)
+    m = options.add_model(t, MODEL_HELP, dropout=True)
+    m.add_argument("--binary", type=int, default=None, metavar="CLASS",
+                   help="train a one-vs-rest classifier: is it CLASS? (sigmoid output)")
+    m.add_argument("--float64", action="store_true", help="compute in float64 (slower)")
+    o = t.add_argument_group("training", RECIPES_HELP)
+    o.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="passes over the training images (default: the recipe's)")
+    options.add_training(o)
+    o.add_argument("--schedule", default=None, choices=list(SCHEDULES),
+                   help="learning-rate schedule over the run")
+    o.add_argument("--warmup", type=float, default=None, metavar="EPOCHS",
+                   help="ramp the learning rate up linearly over the first EPOCHS epochs")
+    o.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random small rotations, scalings and shifts of training images")
+    o.add_argument("--patience", type=int, default=None, metavar="N",
+                   help="stop when validation loss has not improved for N epochs")
+    out = t.add_argument_group("output")
+    out.add_argument("--out", metavar="FILE", help="save the trained model to FILE (.npz)")
+    out.add_argument("--report", metavar="DIR",
+                     help="write an HTML report (DIR/report.html + PNG figures) after training")
+    options.add_json(out)
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    t.set_defaults(func=cmd_train)
+
+
+def fill_recipe(args: argparse.Namespace) -> None:
+    """Options left unset take the model's recipe (``recipes.training_options``)."""
+    given = {k: getattr(args, k) for k in RECIPE_KEYS}
+    for key, value in training_options(args.model, **given).items():
+        setattr(args, key, value)
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Fill in the recipe, and fail before loading any data when an option cannot work."""
+    fill_recipe(args)
+    if not args.lr > 0:
+        raise SpecError(f"--lr: the learning rate must be a positive number, got {args.lr:g}")
+    if args.epochs < 1 or args.batch_size < 1:
+        raise SpecError("--epochs and --batch-size must be at least 1")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        raise SpecError(f"--dropout must be in [0, 1), got {args.dropout:g}")
+    if args.weight_decay < 0:
+        raise SpecError(f"--weight-decay must be >= 0, got {args.weight_decay:g}")
+    if not 0 <= args.warmup <= args.epochs:
+        raise SpecError(f"--warmup must be between 0 and --epochs ({args.epochs}), "
+                        f"got {args.warmup:g}")
+    if args.patience is not None and args.patience < 1:
+        raise SpecError("--patience must be at least 1")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    check_options(args)
+    ds = options.load_data(args, val_size=0.1)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    spec = args.model
+    if args.binary is not None:
+        ds, spec = one_vs_rest(ds, args.binary), one_vs_rest_spec(spec)
+    net = build_network(spec, activation=args.activation, init=args.init, dropout=args.dropout,
+                        seed=args.seed, dtype=np.float64 if args.float64 else np.float32)
+    n_pixels, n_classes = ds.x_train.shape[1], len(ds.class_names)
+    if net.n_inputs != n_pixels:
+        raise SpecError(f"the network takes {net.n_inputs} inputs but the images have "
+                        f"{n_pixels} pixels: start the spec with {n_pixels}")
+    if net.n_classes != n_classes:
+        raise SpecError(f"the network has {net.n_outputs} outputs but the data has "
+                        f"{n_classes} classes: end the spec with {n_classes}")
+    say(f"data: {ds.source or ds.name}: {len(ds.x_train):,} train, {len(ds.x_val):,} validation, "
+        f"{len(ds.x_test):,} test images")
+    say(f"model: {args.model} ({net.n_params:,} parameters), {args.optimizer} "
+        f"lr {args.lr:g} {args.schedule}" + (f" (warmup {args.warmup:g})" if args.warmup else "")
+        + f", {args.epochs} epochs, batch {args.batch_size}"
+        + (", augmented" if args.augment else ""))
+    t0 = time.perf_counter()
+    error: TrainingError | None = None
+    try:
+        hist = train(net, ds, epochs=args.epochs, batch_size=args.batch_size,
+                     optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
+                     warmup=args.warmup, weight_decay=args.weight_decay,
+                     patience=args.patience, seed=args.seed, augment=bool(args.augment),
+                     progress=not args.quiet)
+    except TrainingError as e:
+        error, hist = e, getattr(e, "history", History())
+    seconds = time.perf_counter() - t0
+    result: dict[str, Any] = {"model": args.model, "dataset": ds.name, "n_train": len(ds.x_train),
+                              "epochs_run": len(hist.epoch), "stop_reason": hist.stop_reason,
+                              "seconds": round(seconds, 2)}
+    if ds.y_test is not None and len(ds.x_test):
+        test_loss, test_acc = net.evaluate(ds.x_test, ds.y_test)
+        result.update(test_accuracy=test_acc, test_loss=test_loss, n_test=len(ds.x_test))
+        say(f"test accuracy {test_acc:.4f} on {len(ds.x_test):,} images "
+            f"(loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
+    if args.out:
+        save_model(net, args.out, class_names=ds.class_names, metadata={
+            "spec": args.model, "dataset": ds.name, "binary_target": args.binary,
+            "training": {k: v for k, v in vars(args).items()
+                         if k not in ("func", "default_dataset")},
+            "history": hist.as_dict(), "result": result, "digitnet_version": __version__,
+        })
+        result["out"] = str(args.out)
+        say(f"model saved to {args.out}")
+    elif not args.quiet:
+        say("(not saved: add --out model.npz to keep the model)")
+    if args.report:
+        from ..report import write_report
+
+        path = write_report(net, ds.x_test, ds.y_test, args.report, class_names=ds.class_names,
+                            history=hist, result=result, data_name=f"{ds.name} test split")
+        result["report"] = str(path)
+        say(f"report written to {path}")
+    if error is not None:
+        raise error
+    if args.json:
+        options.emit_json(result)
+    return 0

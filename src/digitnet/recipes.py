@@ -1,0 +1,59 @@
+"""Each preset's training recipe: epochs, optimizer, learning rate, schedule, warmup, batch size
+and augmentation. `digitnet train --model NAME` follows NAME's recipe for every option it is not
+given; ``training_options`` is that rule, so Python gets the same:
+
+    >>> dn.training_options("cnn")
+    {'epochs': 15, 'optimizer': 'momentum', 'lr': 0.05, 'schedule': 'cosine', 'warmup': 1,
+     'batch_size': 128, 'augment': True}
+    >>> dn.training_options("cnn", optimizer="adam", epochs=3)["lr"]   # adam's own rate
+    0.001
+    >>> dn.train(net, ds, **dn.training_options("cnn", epochs=3))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .nn.specs import is_dense_spec
+from .optim import default_lr
+
+#: each preset's own training recipe: what `digitnet train --model NAME` uses unless told
+#: otherwise (measured on full MNIST: see README "Recipes")
+PRESET_TRAINING: dict[str, dict[str, Any]] = {
+    "mlp": {"epochs": 40, "optimizer": "momentum", "lr": 0.1, "schedule": "cosine",
+            "warmup": 0, "batch_size": 128, "augment": False},
+    "lenet5": {"epochs": 20, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
+               "warmup": 1, "batch_size": 128, "augment": True},
+    "cnn": {"epochs": 15, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
+            "warmup": 1, "batch_size": 128, "augment": True},
+}
+
+#: the options a recipe sets (each one a keyword of ``digitnet.train``)
+RECIPE_KEYS = tuple(PRESET_TRAINING["mlp"])
+
+
+def recipe_for(spec: str | Sequence[int]) -> dict[str, Any]:
+    """The training recipe for a spec: a preset's own; for a custom spec, mlp's if it is dense
+    and cnn's if it has convolutions. A new dict each time."""
+    if not isinstance(spec, str):
+        return dict(PRESET_TRAINING["mlp"])  # a list of layer sizes: dense
+    name = spec.strip().lower()
+    if name in PRESET_TRAINING:
+        return dict(PRESET_TRAINING[name])
+    return dict(PRESET_TRAINING["mlp" if is_dense_spec(name) else "cnn"])
+
+
+def training_options(spec: str | Sequence[int], **given: Any) -> dict[str, Any]:
+    """The options to train ``spec`` with: those ``given`` (None counts as not given), the
+    recipe's for the rest. With an optimizer other than the recipe's and no ``lr``, the learning
+    rate is that optimizer's usual one (``optim.default_lr``), not the recipe's."""
+    unknown = set(given) - set(RECIPE_KEYS)
+    if unknown:
+        raise TypeError(f"training_options() got unknown options {', '.join(sorted(unknown))}: "
+                        f"a recipe sets {', '.join(RECIPE_KEYS)}")
+    recipe = recipe_for(spec)
+    options = {k: recipe[k] if given.get(k) is None else given[k] for k in RECIPE_KEYS}
+    if given.get("lr") is None and options["optimizer"] != recipe["optimizer"]:
+        options["lr"] = default_lr(options["optimizer"])
+    return options
