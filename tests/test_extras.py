@@ -156,13 +156,14 @@ def files(tmp_path_factory, sample):
     (["serve", "model.npz", "--port", "0"], "web"),
     (["report", "model.npz", "--out", "report"], "plots"),
     (["train", "--train-size", "500", "--epochs", "1", "--model", "784-16-10", "-q",
-      "--report", "report"], "plots"),
+      "--report", "report", "--out", "trained.npz"], "plots"),
 ])
 def test_commands_without_their_extra_say_which_to_install(blocked_env, files, argv, extra):
     code, _, err = digitnet(blocked_env(ALL), files, *argv)
     assert code == 1
     assert err.splitlines() == [err.strip()] and err.startswith("digitnet: error: ")
     assert err.strip().endswith(f"pip install 'digitnet[{extra}]'")
+    assert not (files / "trained.npz").exists()  # train --report says so before training
 
 
 @pytest.mark.slow

@@ -87,6 +87,8 @@ def check_options(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     check_options(args)
+    if args.report:
+        from .. import plots  # noqa: F401  (the report needs matplotlib: say so before training)
     ds = options.load_data(args, val_size=0.1)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     spec = args.model
