@@ -11,6 +11,8 @@ then the ratio digitnet / PyTorch for throughput.
     python bench/compare.py                              # all cases, 1 epoch each
     python bench/compare.py --cases lenet5 --epochs 20   # a full training run
     python bench/compare.py --repeat 3                   # 3 alternations per case (noise)
+    python bench/compare.py --against /tmp/old/src       # this digitnet against another one
+                                                         # (e.g. `git archive REV src`), not torch
 
 Cases: mlp-sgd, mlp-adam (784-512-10), lenet5, cnn (digitnet's presets).
 """
@@ -175,8 +177,11 @@ def run_torch(case: str, epochs: int, data: str) -> dict:
 
 
 # --- the driver ------------------------------------------------------------------------------
-def worker(framework: str, case: str, epochs: int, data: str) -> dict:
+def worker(framework: str, case: str, epochs: int, data: str, src: str | None = None) -> dict:
+    """Run one case in a fresh process; ``src``: a digitnet source folder to import instead."""
     env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
+    if src:
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, __file__, "--worker", framework, "--cases", case, "--epochs",
            str(epochs), "--data", data]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -191,6 +196,9 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--repeat", type=int, default=1, help="alternations per case")
     p.add_argument("--data", default=str(DEFAULT_DATA))
+    p.add_argument("--against", metavar="SRC",
+                   help="compare with the digitnet in this source folder (its src/) instead of "
+                        "PyTorch: speed before and after a change, in one run")
     p.add_argument("--worker", choices=["digitnet", "torch"], help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
@@ -202,23 +210,29 @@ def main() -> int:
         return 0
     if not Path(a.data).is_dir():
         raise SystemExit(f"no MNIST folder at {a.data}: pass --data DIR")
+    other = "against" if a.against else "torch"
     print(f"MNIST {a.data}, batch {BATCH}, {a.epochs} epoch(s), 2 threads each, "
-          f"{a.repeat} alternation(s) per case")
+          f"{a.repeat} alternation(s) per case"
+          + (f"; 'against' is the digitnet in {a.against}" if a.against else ""))
     print(f"{'case':<9}{'framework':<10}{'train img/s':>12}{'s/epoch':>9}{'infer img/s':>12}"
           f"{'test acc':>9}{'peak MiB':>9}")
     for case in a.cases.split(","):
-        rates: dict[str, list[float]] = {"digitnet": [], "torch": []}
+        rates: dict[str, list[float]] = {"digitnet": [], other: []}
+        infer: dict[str, list[float]] = {"digitnet": [], other: []}
         for _ in range(a.repeat):
-            for fw in ("digitnet", "torch"):
-                r = worker(fw, case, a.epochs, a.data)
+            for fw in ("digitnet", other):
+                r = worker("digitnet" if fw == "against" else fw, case, a.epochs, a.data,
+                           a.against if fw == "against" else None)
                 spe = statistics.median(r["epoch_seconds"])
                 rates[fw].append(r["n_train"] / spe)
+                infer[fw].append(r["n_test"] / r["infer_seconds"])
                 print(f"{case:<9}{fw:<10}{r['n_train'] / spe:>12,.0f}{spe:>9.1f}"
                       f"{r['n_test'] / r['infer_seconds']:>12,.0f}{r['test_accuracy']:>9.4f}"
                       f"{r['peak_mib']:>9.0f}", flush=True)
-        ratio = [d / t for d, t in zip(rates["digitnet"], rates["torch"], strict=True)]
-        print(f"{case:<9}digitnet/torch training throughput: {statistics.median(ratio):.2f} "
-              f"(per alternation: {', '.join(f'{v:.2f}' for v in ratio)})")
+        for what, d in (("training", rates), ("inference", infer)):
+            ratio = [x / y for x, y in zip(d["digitnet"], d[other], strict=True)]
+            print(f"{case:<9}digitnet/{other} {what} throughput: {statistics.median(ratio):.2f} "
+                  f"(per alternation: {', '.join(f'{v:.2f}' for v in ratio)})")
     return 0
 
 
