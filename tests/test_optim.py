@@ -165,3 +165,77 @@ def test_train_applies_warmup_and_schedule_step_by_step(sample, monkeypatch):
     expected = [lr * cosine(k / 8) * min(1.0, (k + 1) / 4) for k in range(8)]
     assert seen == pytest.approx(expected)
     assert seen[0] == pytest.approx(lr / 4) and seen[3] == pytest.approx(lr * cosine(3 / 8))
+
+
+def test_onecycle_rises_then_settles():
+    from digitnet.optim import onecycle
+
+    assert onecycle(0) == pytest.approx(1 / 25)
+    assert onecycle(0.15) == pytest.approx(1 / 25 + (1 - 1 / 25) / 2)   # halfway up the cosine
+    assert onecycle(0.3) == pytest.approx(1)
+    assert onecycle(0.65) == pytest.approx(0.5, abs=1e-4)              # halfway down
+    assert onecycle(1) == pytest.approx(1 / 25 / 1e4)
+    ts = np.linspace(0, 1, 101)
+    ups, downs = np.diff([onecycle(t) for t in ts[:31]]), np.diff([onecycle(t) for t in ts[30:]])
+    assert (ups > 0).all() and (downs < 0).all()
+
+
+def test_momentum_coefficient_and_adam_betas():
+    net, layer = tiny()
+    opt = make_optimizer("momentum", net, lr=0.1, momentum=0.5)
+    set_grads(layer, G1)
+    opt.step()
+    set_grads(layer, G2)
+    opt.step()                       # v = 0.5 * [0.5, -1] + [0.1, 0.3] = [0.35, -0.2]
+    assert W(layer) == pytest.approx([0.95 - 0.035, 2.1 + 0.02])
+    net, layer = tiny()
+    opt = make_optimizer("adam", net, lr=0.1, betas=(0.7, 0.9))
+    set_grads(layer, G1)
+    opt.step()
+    set_grads(layer, G2)
+    opt.step()
+    b1, b2, eps = 0.7, 0.9, 1e-8
+    g1, g2 = 0.5, 0.1  # the first weight
+    m, v = b1 * (1 - b1) * g1 + (1 - b1) * g2, b2 * (1 - b2) * g1**2 + (1 - b2) * g2**2
+    w1 = 1 - 0.1 * 0.5 / (0.5 + eps)
+    assert W(layer)[0] == pytest.approx(
+        w1 - 0.1 * (m / (1 - b1**2)) / (math.sqrt(v / (1 - b2**2)) + eps), rel=1e-6)
+    for kwargs, words in (({"momentum": 1.0}, "in \\[0, 1\\)"), ({"betas": (0.9,)}, "two numbers"),
+                          ({"betas": (0.9, -0.1)}, "in \\[0, 1\\)")):
+        name = "momentum" if "momentum" in kwargs else "adam"
+        with pytest.raises(SpecError, match=words):
+            make_optimizer(name, net, lr=0.1, **kwargs)
+    with pytest.raises(SpecError, match="betas are for --optimizer adam"):
+        make_optimizer("sgd", net, lr=0.1, betas=(0.9, 0.99))
+
+
+def test_label_smoothing_loss_and_its_gradient():
+    from digitnet.nn.losses import SoftmaxCrossEntropy
+
+    rng = np.random.default_rng(0)
+    Z, y = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+    loss = SoftmaxCrossEntropy()
+    loss.smoothing = eps = 0.2
+    T = np.full((5, 4), eps / 4)
+    T[np.arange(5), y] += 1 - eps
+    logp = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+    assert loss.forward(Z, y) == pytest.approx(-np.sum(T * logp) / 5)
+    dZ = loss.backward()
+    num = np.zeros_like(Z)
+    for idx in np.ndindex(Z.shape):
+        for sign in (1, -1):
+            Zs = Z.copy()
+            Zs[idx] += sign * 1e-6
+            num[idx] += sign * loss.forward(Zs, y) / 2e-6
+    np.testing.assert_allclose(dZ, num, atol=1e-8)
+    assert SoftmaxCrossEntropy.value(Z, y) == pytest.approx(-np.mean(logp[np.arange(5), y]))
+
+
+def test_train_sets_label_smoothing_for_the_run_only(sample):
+    net = dn.build_network("784-16-10")
+    dn.train(net, sample.x_train[:256], sample.y_train[:256], epochs=1, label_smoothing=0.1,
+             progress=False)
+    assert net.loss.smoothing == 0.0
+    with pytest.raises(SpecError, match="label smoothing must be in"):
+        dn.train(net, sample.x_train[:256], sample.y_train[:256], label_smoothing=1.0,
+                 progress=False)

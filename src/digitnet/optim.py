@@ -217,10 +217,32 @@ def default_lr(optimizer: str, lr: float | None = None) -> float:
     return DEFAULT_LR[optimizer]
 
 
-def make_optimizer(name: str, net: Network, lr: float, weight_decay: float = 0.0) -> Optimizer:
+def make_optimizer(name: str, net: Network, lr: float, weight_decay: float = 0.0, *,
+                   momentum: float | None = None,
+                   betas: tuple[float, float] | None = None) -> Optimizer:
+    """The optimizer ``name`` for ``net``. ``momentum``: Momentum's mu (default 0.9); ``betas``:
+    Adam's (b1, b2) (default (0.9, 0.999); a low b1 such as 0.7 follows the gradient faster)."""
     if name not in OPTIMIZERS:
         raise SpecError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](net, lr, weight_decay=weight_decay)
+    options: dict[str, float] = {}
+    if momentum is not None:
+        if name != "momentum":
+            raise SpecError(f"a momentum coefficient is for --optimizer momentum, not {name}")
+        options["momentum"] = _coefficient("momentum", momentum)
+    if betas is not None:
+        if name != "adam":
+            raise SpecError(f"betas are for --optimizer adam, not {name}")
+        if len(betas) != 2:
+            raise SpecError(f"betas are two numbers (b1, b2), e.g. 0.9,0.999; got {betas}")
+        options["b1"], options["b2"] = (_coefficient("beta", b) for b in betas)
+    return OPTIMIZERS[name](net, lr, weight_decay=weight_decay, **options)
+
+
+def _coefficient(what: str, value: float) -> float:
+    """A decay rate of a running average: in [0, 1)."""
+    if not (isinstance(value, int | float) and 0 <= value < 1):
+        raise SpecError(f"{what} must be a number in [0, 1), got {value!r}")
+    return float(value)
 
 
 # --- learning-rate schedules: progress t in [0, 1] of the whole run -> factor on the base lr ---
@@ -239,8 +261,19 @@ def step(t: float) -> float:
     return 1.0 if t < 0.5 else 0.1 if t < 0.75 else 0.01
 
 
+def onecycle(t: float) -> float:
+    """One cycle (as PyTorch's OneCycleLR with its defaults): up from 1/25 of the rate to the
+    full rate over the first 30% of the run, then down to 1/250,000 of it, both along cosines.
+    A short warm start, then most of the run at a high rate, then a long settle."""
+    t = min(max(t, 0.0), 1.0)
+    start, end, peak = 1 / 25, 1 / 25 / 1e4, 0.3
+    if t < peak:
+        return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * t / peak))
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * (t - peak) / (1 - peak)))
+
+
 SCHEDULES: dict[str, Callable[[float], float]] = {"constant": constant, "cosine": cosine,
-                                                  "step": step}
+                                                  "step": step, "onecycle": onecycle}
 
 
 def get_schedule(name: str) -> Callable[[float], float]:

@@ -11,12 +11,14 @@ a progress bar, a per-epoch history, early stopping, and safe stops (NaN loss, C
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -82,6 +84,19 @@ def progress_bar() -> type[Any]:
     return text_bar
 
 
+@contextlib.contextmanager
+def _smoothing(loss: Any, eps: float) -> Iterator[None]:
+    """The loss's label smoothing set to ``eps`` for the run, then put back."""
+    before = getattr(loss, "smoothing", 0.0)
+    if hasattr(loss, "smoothing"):
+        loss.smoothing = float(eps)
+    try:
+        yield
+    finally:
+        if hasattr(loss, "smoothing"):
+            loss.smoothing = before
+
+
 class _StopOnCtrlC:
     """While active, the first Ctrl-C only sets a flag (training stops after the current batch);
     a second Ctrl-C interrupts at once."""
@@ -109,7 +124,8 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
           x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
           epochs: int = 10, batch_size: int = 128, optimizer: str = "adam",
           lr: float | None = None, schedule: str = "cosine", warmup: float = 0.0,
-          weight_decay: float = 0.0,
+          weight_decay: float = 0.0, momentum: float | None = None,
+          betas: tuple[float, float] | None = None, label_smoothing: float = 0.0,
           patience: int | None = None, seed: int = 0, augment: Augment | bool | None = None,
           progress: bool = True) -> History:
     """Train ``net`` in place and return its History.
@@ -120,6 +136,8 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     every training batch (``True`` or ``Augment()``: small rotations, scalings and shifts).
     ``warmup``: epochs over which the learning rate ramps up linearly from 0 to the schedule's
     rate (large first steps can kill ReLU units for good: a warmup lets them settle first).
+    ``momentum`` (Momentum's mu), ``betas`` (Adam's b1, b2): see ``optim.make_optimizer``.
+    ``label_smoothing``: eps of the training targets, (1 - eps) one-hot + eps / classes.
     The same seed gives the same weights, bit for bit. If the loss becomes NaN or infinite, the
     weights of the last good epoch are restored and TrainingError is raised (its ``history``
     attribute holds what was done).
@@ -151,8 +169,12 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         y_val = np.asarray(y_val).astype(np.int64)
     augment = Augment() if augment is True else augment or None
     lr = default_lr(optimizer, lr)
-    opt = make_optimizer(optimizer, net, lr, weight_decay)
+    opt = make_optimizer(optimizer, net, lr, weight_decay, momentum=momentum, betas=betas)
     factor = get_schedule(schedule)
+    if not (isinstance(label_smoothing, int | float) and 0 <= label_smoothing < 1):
+        raise SpecError(f"label smoothing must be in [0, 1), got {label_smoothing!r}")
+    if label_smoothing and not hasattr(net.loss, "smoothing"):
+        raise SpecError(f"label smoothing is for softmax outputs, not {net.loss.name}")
     rng = np.random.default_rng(seed)
     n = len(x)
     steps_per_epoch = math.ceil(n / batch_size)
@@ -164,7 +186,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     step = 0
     Bar = progress_bar()
 
-    with _StopOnCtrlC() as ctrl_c:
+    with _StopOnCtrlC() as ctrl_c, _smoothing(net.loss, label_smoothing):
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             perm = rng.permutation(n)

@@ -28,9 +28,16 @@ class SoftmaxCrossEntropy:
                L = -1/N * sum_i log P[i, y_i]
                  = 1/N * sum_i (logsumexp(Z_i) - Z[i, y_i])   (computed this way: finite for any Z)
     Backward:  dZ = (P - Y) / N                               Y: one-hot of y, (N, C)
+
+    Label smoothing (``smoothing`` = eps, set by ``train(label_smoothing=eps)`` for the run): the
+    target is T = (1 - eps) Y + eps / C, so L = -1/N sum_i sum_k T[i, k] log P[i, k] and
+    dZ = (P - T) / N. A network trained so is less sure of itself, which generalizes a little
+    better; ``value`` (evaluation) is always the plain cross-entropy.
     """
 
     name = "softmax_cross_entropy"
+    #: label smoothing of the training targets (0: none)
+    smoothing: float = 0.0
 
     def forward(self, Z: np.ndarray, y: np.ndarray) -> float:
         """The mean loss; keeps P and y for backward (training)."""
@@ -40,7 +47,12 @@ class SoftmaxCrossEntropy:
         S = E.sum(axis=1, keepdims=True)
         self.P = E / S
         rows = np.arange(len(y))
-        return float(np.mean(np.log(S[:, 0]) - shifted[rows, y]))
+        log_s = np.log(S[:, 0])
+        loss = log_s - shifted[rows, y]
+        if self.smoothing:
+            eps = self.smoothing  # -sum_k T_k log P_k, with log P_k = shifted_k - log S
+            loss = (1 - eps) * loss + eps * (log_s - shifted.mean(axis=1))
+        return float(np.mean(loss))
 
     @staticmethod
     def value(Z: np.ndarray, y: np.ndarray) -> float:
@@ -51,7 +63,9 @@ class SoftmaxCrossEntropy:
 
     def backward(self) -> np.ndarray:
         dZ = self.P
-        dZ[np.arange(len(self.y)), self.y] -= 1
+        if self.smoothing:
+            dZ -= self.smoothing / dZ.shape[1]
+        dZ[np.arange(len(self.y)), self.y] -= 1 - self.smoothing
         dZ /= len(self.y)
         self.P = None  # dZ reused P's memory
         return dZ
