@@ -4,7 +4,7 @@ threads spinning against another busy process made the suite ~10x slower)."""
 
 import os
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "DIGITNET_THREADS"):
     os.environ.setdefault(_var, "1")  # before NumPy is imported; notebook kernels inherit it
 
 import numpy as np  # noqa: E402

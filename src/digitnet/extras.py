@@ -1,6 +1,7 @@
 """The optional parts of digitnet and the packages they need.
 
-``pip install digitnet`` (NumPy, tqdm, pooch) trains, evaluates and predicts on IDX and CSV data.
+``pip install digitnet`` (NumPy, tqdm, pooch, threadpoolctl) trains, evaluates and predicts on
+IDX and CSV data.
 The rest comes with an extra, ``pip install 'digitnet[NAME]'``:
 
     images   Pillow, SciPy         a person's image files: predict IMAGE..., read, prepare_image

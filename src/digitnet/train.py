@@ -29,6 +29,7 @@ from .errors import SpecError, TrainingError
 from .nn.checks import label_problem
 from .nn.network import Network
 from .optim import default_lr, get_schedule, make_optimizer
+from .threads import LoadMeter, blas_threads, choose, forced
 
 
 @dataclass
@@ -42,6 +43,8 @@ class History:
     val_accuracy: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    #: the threads each epoch computed with (chosen from the CPUs other processes left free)
+    threads: list[int] = field(default_factory=list)
     batch_loss: list[float] = field(default_factory=list)
     #: "completed", "early_stopping", "interrupted" or "diverged"
     stop_reason: str = "completed"
@@ -127,7 +130,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
           weight_decay: float = 0.0, momentum: float | None = None,
           betas: tuple[float, float] | None = None, label_smoothing: float = 0.0,
           patience: int | None = None, seed: int = 0, augment: Augment | bool | None = None,
-          progress: bool = True) -> History:
+          threads: int | None = None, progress: bool = True) -> History:
     """Train ``net`` in place and return its History.
 
     ``x`` is either a Dataset (its train and validation splits are used) or an array of images
@@ -138,6 +141,8 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     rate (large first steps can kill ReLU units for good: a warmup lets them settle first).
     ``momentum`` (Momentum's mu), ``betas`` (Adam's b1, b2): see ``optim.make_optimizer``.
     ``label_smoothing``: eps of the training targets, (1 - eps) one-hot + eps / classes.
+    ``threads``: how many threads to compute with; by default (or ``DIGITNET_THREADS``) chosen
+    again at every epoch from the CPUs other processes leave free (see ``digitnet.threads``).
     The same seed gives the same weights, bit for bit. If the loss becomes NaN or infinite, the
     weights of the last good epoch are restored and TrainingError is raised (its ``history``
     attribute holds what was done).
@@ -186,8 +191,14 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     step = 0
     Bar = progress_bar()
 
-    with _StopOnCtrlC() as ctrl_c, _smoothing(net.loss, label_smoothing):
+    forced(threads)  # a bad count fails before training
+    meter = LoadMeter()
+    with _StopOnCtrlC() as ctrl_c, _smoothing(net.loss, label_smoothing), \
+            contextlib.ExitStack() as pool:
         for epoch in range(1, epochs + 1):
+            pool.close()  # the threads of the epoch before
+            hist.threads.append(choose(threads, meter))
+            pool.enter_context(blas_threads(hist.threads[-1]))
             t0 = time.perf_counter()
             perm = rng.permutation(n)
             loss_sum, correct = 0.0, 0
