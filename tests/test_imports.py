@@ -15,7 +15,7 @@ RANKS = [
     ["errors", "extras", "version", "threads"],
     ["data"],
     ["nn"],
-    ["optim", "augment"],
+    ["optim", "augment", "parallel"],
     ["train", "recipes", "trace", "metrics", "onevsrest"],
     ["gradcheck", "modelfile"],
     ["doctor", "plots", "report", "read", "web", "cli"],

@@ -29,6 +29,7 @@ from .errors import SpecError, TrainingError
 from .nn.checks import label_problem
 from .nn.network import Network
 from .optim import default_lr, get_schedule, make_optimizer
+from .parallel import Replicas
 from .threads import LoadMeter, blas_threads, choose, forced
 
 
@@ -193,12 +194,27 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
 
     forced(threads)  # a bad count fails before training
     meter = LoadMeter()
+    replicas: Replicas | None = None
+
+    def stop_replicas() -> None:
+        nonlocal replicas
+        if replicas is not None:
+            replicas.close()
+            replicas = None
+
     with _StopOnCtrlC() as ctrl_c, _smoothing(net.loss, label_smoothing), \
-            contextlib.ExitStack() as pool:
+            contextlib.ExitStack() as pool, contextlib.ExitStack() as cleanup:
+        cleanup.callback(stop_replicas)  # however training ends
         for epoch in range(1, epochs + 1):
             pool.close()  # the threads of the epoch before
             hist.threads.append(choose(threads, meter))
-            pool.enter_context(blas_threads(hist.threads[-1]))
+            if replicas is not None and replicas.n != hist.threads[-1]:
+                stop_replicas()
+            if hist.threads[-1] > 1 and replicas is None:
+                replicas = Replicas(net, hist.threads[-1])
+            # several threads: each computes a part of the batch with one BLAS thread
+            pool.enter_context(blas_threads(1 if replicas else hist.threads[-1]))
+            train_step = replicas.train_step if replicas else net.train_step
             t0 = time.perf_counter()
             perm = rng.permutation(n)
             loss_sum, correct = 0.0, 0
@@ -214,7 +230,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                 if step < warmup_steps:
                     opt.lr *= (step + 1) / warmup_steps
                 with np.errstate(over="ignore", invalid="ignore"):  # NaN is checked below
-                    loss, Z = net.train_step(xb, yb)
+                    loss, Z = train_step(xb, yb)
                 if not math.isfinite(loss):
                     net.set_weights(good_weights)
                     hist.stop_reason = "diverged"
