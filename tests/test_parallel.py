@@ -72,3 +72,20 @@ def test_training_on_two_threads_learns_repeats_and_leaves_no_thread(sample):
     assert all(np.array_equal(a, b) for a, b in zip(runs[0], runs[1], strict=True))  # repeats
     assert accuracy[2] > 0.8 and abs(accuracy[2] - accuracy[1]) < 0.03  # 0.876 and 0.8775 here
     assert not [t for t in threading.enumerate() if t.name.startswith("digitnet")]  # all ended
+
+
+def test_predictions_on_two_threads_equal_one_thread(sample, monkeypatch):
+    net = dn.build_network("conv8-pool2-conv16-bn-pool2-32-10")
+    dn.train(net, sample.x_train[:512], sample.y_train[:512], epochs=1, progress=False)
+    x, y = sample.x_test[:1000], sample.y_test[:1000]
+    monkeypatch.setenv("DIGITNET_THREADS", "1")
+    p1, e1 = net.predict_proba(x, batch_size=100), net.evaluate(x, y, batch_size=100)
+    monkeypatch.setenv("DIGITNET_THREADS", "2")
+    seen = set()
+    forward = net.forward
+    monkeypatch.setattr(net, "forward", lambda X: seen.add(threading.current_thread().name)
+                        or forward(X))
+    p2, e2 = net.predict_proba(x, batch_size=100), net.evaluate(x, y, batch_size=100)
+    np.testing.assert_allclose(p2, p1, rtol=1e-6, atol=1e-7)
+    assert e2 == pytest.approx(e1, rel=1e-6)
+    assert {name.split("_")[0] for name in seen} == {"digitnet-predict"}  # the pool's threads

@@ -19,6 +19,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .errors import SpecError
@@ -62,6 +63,7 @@ class LoadMeter:
 
     def __init__(self) -> None:
         self._last: tuple[float, float, float] | None = None
+        self._previous = 0.0
 
     def _read(self) -> tuple[float, float, float] | None:
         m = _busy_and_total()
@@ -79,11 +81,26 @@ class LoadMeter:
             if now is None:
                 return None
         (busy0, t0, own0), (busy1, t1, own1) = self._last, now
-        self._last = now
         wall = t1 - t0
-        if wall <= 0:
-            return 0.0
-        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / wall)
+        if wall < 0.02:  # too short to tell: the reading before stays the reference
+            return self._previous
+        self._last = now
+        self._previous = max(0.0, ((busy1 - busy0) - (own1 - own0)) / wall)
+        return self._previous
+
+
+#: the meter that predictions share: its first reading is taken here, when digitnet is
+#: imported, so a prediction can read the load since then without waiting
+SHARED = LoadMeter()
+SHARED._last = SHARED._read()
+_executors: dict[int, ThreadPoolExecutor] = {}
+
+
+def executor(n: int) -> ThreadPoolExecutor:
+    """A pool of ``n`` worker threads, made once and kept (predictions reuse it)."""
+    if n not in _executors:
+        _executors[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="digitnet-predict")
+    return _executors[n]
 
 
 def forced(threads: int | None = None) -> int | None:

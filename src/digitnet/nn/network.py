@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DigitnetError, SpecError, TrainingError
+from ..threads import SHARED, blas_threads, choose, executor
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .checks import images_problem, label_problem
 from .conv import Flatten
@@ -256,11 +257,21 @@ class Network:
             )
         return X.astype(self.dtype, copy=False)
 
+    def _scores(self, X: np.ndarray, batch_size: int) -> list[np.ndarray]:
+        """The scores Z of X in chunks of ``batch_size``; several chunks are computed on as many
+        threads as the other processes leave free (evaluation-mode forward passes keep nothing
+        on digitnet's layers, so the threads share the network), each with one BLAS thread."""
+        chunks = [X[i:i + batch_size] for i in range(0, len(X), batch_size)]
+        n = min(len(chunks), choose(meter=SHARED)) if len(chunks) > 1 and self.thread_safe else 1
+        if n == 1:
+            return [self.forward(c) for c in chunks]
+        with blas_threads(1):
+            return list(executor(n).map(self.forward, chunks))
+
     def predict_proba(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Class probabilities, (N, n_classes); each row sums to 1."""
         X = self.check_input(X)
-        out = [self.loss.probabilities(self.forward(X[i:i + batch_size]))
-               for i in range(0, len(X), batch_size)]
+        out = [self.loss.probabilities(Z) for Z in self._scores(X, batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.n_classes), self.dtype)
 
     def predict(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -275,8 +286,7 @@ class Network:
             raise SpecError(problem)
         y = np.asarray(y).astype(np.int64, copy=False)
         total, correct = 0.0, 0
-        for i in range(0, len(X), batch_size):
-            Z = self.forward(X[i:i + batch_size])
+        for i, Z in zip(range(0, len(X), batch_size), self._scores(X, batch_size), strict=True):
             yb = y[i:i + batch_size]
             total += self.loss.value(Z, yb) * len(yb)
             correct += int(np.sum(self.loss.labels(Z) == yb))
