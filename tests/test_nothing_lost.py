@@ -1,4 +1,5 @@
-"""Nothing a user had is lost: saving a model (digitnet.files, save_model)."""
+"""Nothing a user had is lost: saving a model (digitnet.files, save_model) and training runs that
+fail (diverge, are interrupted, cannot write their output)."""
 
 import os
 import signal
@@ -13,9 +14,11 @@ import pytest
 
 import digitnet as dn
 from digitnet import files
+from digitnet.cli import main
 from digitnet.errors import ModelFileError
 
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+FAST = ["--train-size", "500", "--epochs", "1", "--model", "784-16-10"]
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +34,12 @@ def mode(path) -> int:
 
 def temps(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob(".digitnet-*"))
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 # --- saving -------------------------------------------------------------------------------------
@@ -188,3 +197,122 @@ def test_two_saves_at_once_do_not_remove_each_others_temp(tmp_path, net, monkeyp
     dn.save_model(net, tmp_path / "m.npz")
     assert dn.load_model(tmp_path / "m.npz").config() == dn.load_model(other).config()
     assert temps(tmp_path) == []
+
+
+# --- training runs that fail --------------------------------------------------------------------
+@pytest.fixture
+def existing(tmp_path, net):
+    """A good model file the user already has, with its own mode."""
+    path = dn.save_model(net, tmp_path / "model.npz")
+    os.chmod(path, 0o640)
+    return path
+
+
+def test_a_run_diverging_in_its_first_epoch_keeps_the_existing_file(capsys, existing):
+    before = existing.read_bytes()
+    code, out, err = run(capsys, "train", *FAST, "-q", "--lr", "1e30", "--out", str(existing),
+                         "--report", str(existing.parent / "rep"))
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "training diverged" in err and f"{existing} is as it was" in err
+    assert existing.read_bytes() == before and mode(existing) == 0o640
+    assert not (existing.parent / "rep").exists()
+    assert temps(existing.parent) == []
+
+
+def test_a_run_diverging_in_its_first_epoch_writes_no_new_file(capsys, tmp_path):
+    code, _, err = run(capsys, "train", *FAST, "-q", "--lr", "1e30", "--out",
+                       str(tmp_path / "new.npz"))
+    assert code == 1 and "new.npz was not written" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where, message", [
+    ("nowhere/m.npz", "does not exist"),
+    ("afile/m.npz", "is a file, not a folder"),
+    (".", "it is a folder"),
+    ("readonly.npz", "read-only: pass --force"),
+])
+def test_an_unwritable_out_fails_before_loading_data(capsys, tmp_path, monkeypatch, where,
+                                                     message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "readonly.npz").write_text("keep me")
+    os.chmod(tmp_path / "readonly.npz", 0o444)
+    t0 = time.perf_counter()
+    code, out, err = run(capsys, "train", *FAST, "--out", where)
+    assert code == 1 and f"cannot save the model to {where}: " in err and message in err
+    assert len(err.strip().splitlines()) == 1  # no "data: ..." line: nothing was loaded
+    assert out == "" and time.perf_counter() - t0 < 5  # generous: loading alone takes ~0.3 s
+    assert (tmp_path / "readonly.npz").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("where, message", [
+    ("afile", "it is a file, not a folder"),
+    ("afile/report", "afile is a file, not a folder"),
+])
+def test_an_unwritable_report_fails_before_loading_data(capsys, tmp_path, monkeypatch, where,
+                                                        message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    code, out, err = run(capsys, "train", *FAST, "--out", "m.npz", "--report", where)
+    assert code == 1 and f"cannot write the report into {where}: {message}" in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_report_command_checks_its_folder_first(capsys, tmp_path, existing):
+    (tmp_path / "afile").write_text("mine")
+    code, _, err = run(capsys, "report", str(existing), "--out", str(tmp_path / "afile"))
+    assert code == 1 and "it is a file, not a folder" in err and len(err.splitlines()) == 1
+
+
+def test_force_replaces_a_read_only_out_and_keeps_its_mode(capsys, existing):
+    os.chmod(existing, 0o444)
+    before = existing.read_bytes()
+    code, _, err = run(capsys, "train", *FAST, "-q", "--seed", "7", "--out", str(existing),
+                       "--force")
+    assert code == 0, err
+    assert existing.read_bytes() != before and mode(existing) == 0o444
+    assert dn.load_model(existing).meta["training"]["seed"] == 7
+
+
+def test_a_good_run_replaces_the_file_and_keeps_its_mode(capsys, existing):
+    code, _, err = run(capsys, "train", *FAST, "-q", "--seed", "3", "--out", str(existing))
+    assert code == 0, err
+    assert mode(existing) == 0o640 and dn.load_model(existing).meta["training"]["seed"] == 3
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_the_first_epoch_keeps_the_existing_file(tmp_path, net):
+    """A real `digitnet` process, interrupted while its first epoch runs (a large model on all
+    the sample: an epoch takes seconds)."""
+    path = dn.save_model(net, tmp_path / "model.npz")
+    before = path.read_bytes()
+    exe = os.path.join(os.path.dirname(sys.executable), "digitnet")
+    proc = subprocess.Popen([exe, "train", "--model", "784-1024-1024-10", "--epochs", "3",
+                             "--out", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.time() + 120
+    while b"epoch 1/3" not in seen and time.time() < deadline:  # its progress bar: training
+        chunk = proc.stderr.read1(4096)
+        if not chunk:
+            break
+        seen += chunk
+    assert b"epoch 1/3" in seen and b"epoch   1" not in seen, seen[-500:]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    err = (seen + err).decode()
+    assert proc.returncode == 130, err[-1000:]
+    assert "interrupted before the first epoch completed: nothing was saved" in err
+    assert f"{path} is as it was" in err and "Traceback" not in err
+    assert path.read_bytes() == before and temps(tmp_path) == []
+
+
+def test_history_counts_only_complete_epochs():
+    h = dn.History(epoch=[1, 2, 3], partial_epoch=True)
+    assert h.complete_epochs == 2
+    assert dn.History(epoch=[1]).complete_epochs == 1
+    assert dn.History().complete_epochs == 0
+    # files saved before partial_epoch existed still load
+    old_file = {"epoch": [1, 2], "stop_reason": "interrupted"}
+    assert dn.History.from_dict(old_file).complete_epochs == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -10,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError, TrainingError
-from ..modelfile import save_model
+from ..modelfile import check_save_target, save_model
 from ..nn.specs import PRESETS, build_network
 from ..onevsrest import one_vs_rest, one_vs_rest_spec
 from ..optim import SCHEDULES
 from ..recipes import PRESET_TRAINING, RECIPE_KEYS, training_options
+from ..report import check_report_folder
 from ..train import History, train
 from ..version import __version__
 from . import options
@@ -51,8 +53,12 @@ def add_parser(sub: Any) -> None:
                    help="random small rotations, scalings and shifts of training images")
     o.add_argument("--patience", type=int, default=None, metavar="N",
                    help="stop when validation loss has not improved for N epochs")
-    out = t.add_argument_group("output")
+    out = t.add_argument_group("output", "Both are checked before training starts. A run that "
+                               "never completes an epoch (it diverges or is interrupted in the "
+                               "first one) writes neither: an existing FILE stays as it was.")
     out.add_argument("--out", metavar="FILE", help="save the trained model to FILE (.npz)")
+    out.add_argument("--force", action="store_true",
+                     help="replace FILE even if it is read-only")
     out.add_argument("--report", metavar="DIR",
                      help="write an HTML report (DIR/report.html + PNG figures) after training")
     options.add_json(out)
@@ -85,10 +91,35 @@ def check_options(args: argparse.Namespace) -> None:
         raise SpecError("--patience must be at least 1")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    check_options(args)
+def check_outputs(args: argparse.Namespace) -> None:
+    """Fail before loading any data when --out or --report could not be written."""
+    if args.out:
+        check_save_target(args.out, force=args.force)
     if args.report:
         from .. import plots  # noqa: F401  (the report needs matplotlib: say so before training)
+
+        check_report_folder(args.report)
+
+
+def nothing_trained(args: argparse.Namespace, error: TrainingError | None) -> int:
+    """A run that never completed an epoch writes nothing, so that the file --out names keeps
+    what it held: an error (diverged, exit 1) or, interrupted, exit 130."""
+    kept = []
+    if args.out:
+        kept.append(f"{args.out} is as it was" if os.path.exists(args.out)
+                    else f"{args.out} was not written")
+    if args.report:
+        kept.append(f"no report was written to {args.report}")
+    nothing = "nothing was saved" + (f": {', '.join(kept)}" if kept else "")
+    if error is not None:
+        raise TrainingError(f"{error} N{nothing[1:]}.")
+    print(f"digitnet: interrupted before the first epoch completed: {nothing}", file=sys.stderr)
+    return 130
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    check_options(args)
+    check_outputs(args)
     ds = options.load_data(args, val_size=0.1)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     spec = args.model
@@ -120,6 +151,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingError as e:
         error, hist = e, getattr(e, "history", History())
     seconds = time.perf_counter() - t0
+    if hist.complete_epochs == 0:
+        return nothing_trained(args, error)
     result: dict[str, Any] = {"model": args.model, "dataset": ds.name, "n_train": len(ds.x_train),
                               "epochs_run": len(hist.epoch), "stop_reason": hist.stop_reason,
                               "seconds": round(seconds, 2)}
@@ -129,7 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         say(f"test accuracy {test_acc:.4f} on {len(ds.x_test):,} images "
             f"(loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
     if args.out:
-        save_model(net, args.out, class_names=ds.class_names, metadata={
+        save_model(net, args.out, force=args.force, class_names=ds.class_names, metadata={
             "spec": args.model, "dataset": ds.name, "binary_target": args.binary,
             "training": {k: v for k, v in vars(args).items()
                          if k not in ("func", "default_dataset")},
@@ -147,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result["report"] = str(path)
         say(f"report written to {path}")
     if error is not None:
-        raise error
+        raise TrainingError(f"{error}" + (f" They were saved to {args.out}." if args.out else ""))
     if args.json:
         options.emit_json(result)
     return 0
