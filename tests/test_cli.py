@@ -89,7 +89,7 @@ def test_info_shows_shapes_range_and_label_counts(capsys):
     (["train", "--model", "784-abc-10"], "cannot read"),
     (["train", "--model", "784-64-7", "--epochs", "1"], "end the spec with 10"),
     (["train", "--dataset", "no-such-set"], "no-such-set"),
-    (["train", "--lr", "-1"], "learning rate"),
+    (["train", "--lr", "-1"], "argument --lr: must be a number > 0"),
     (["evaluate", "missing.npz"], "no model file"),
     (["train", "--train-size", "-5"], "size"),
     (["train", "--epochs", "2", "--warmup", "3"], "--warmup must be between 0 and --epochs"),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..data import write_submission
-from ..errors import SpecError
+from ..errors import DataError, SpecError
 from ..modelfile import load_model
 from ..nn.network import Network
 from . import options
@@ -39,6 +39,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.show:
         raise SpecError("--show works with image files: digitnet predict MODEL IMAGE... --show DIR")
     ds, y = options.test_data(args, net)
+    if not len(ds.x_test):
+        raise DataError(f"{ds.name} has no test images to predict (--test-size 0?): give at "
+                        "least one")
+    if args.submission:
+        options.check_file_target(args.submission, "--submission")
     pred = net.predict(ds.x_test)
     names = net.class_names
     counts = np.bincount(pred, minlength=net.n_classes)

@@ -38,20 +38,20 @@ def add_parser(sub: Any) -> None:
                                    "sample shipped with digitnet.")
     options.add_data(t)
     m = options.add_model(t, MODEL_HELP, dropout=True)
-    m.add_argument("--binary", type=int, default=None, metavar="CLASS",
+    m.add_argument("--binary", type=options.count(0), default=None, metavar="CLASS",
                    help="train a one-vs-rest classifier: is it CLASS? (sigmoid output)")
     m.add_argument("--float64", action="store_true", help="compute in float64 (slower)")
     o = t.add_argument_group("training", RECIPES_HELP)
-    o.add_argument("--epochs", type=int, default=None, metavar="N",
+    o.add_argument("--epochs", type=options.count(1), default=None, metavar="N",
                    help="passes over the training images (default: the recipe's)")
     options.add_training(o)
     o.add_argument("--schedule", default=None, choices=list(SCHEDULES),
                    help="learning-rate schedule over the run")
-    o.add_argument("--warmup", type=float, default=None, metavar="EPOCHS",
+    o.add_argument("--warmup", type=options.number(0), default=None, metavar="EPOCHS",
                    help="ramp the learning rate up linearly over the first EPOCHS epochs")
     o.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random small rotations, scalings and shifts of training images")
-    o.add_argument("--patience", type=int, default=None, metavar="N",
+    o.add_argument("--patience", type=options.count(1), default=None, metavar="N",
                    help="stop when validation loss has not improved for N epochs")
     out = t.add_argument_group("output", "Both are checked before training starts. A run that "
                                "never completes an epoch (it diverges or is interrupted in the "
@@ -74,21 +74,12 @@ def fill_recipe(args: argparse.Namespace) -> None:
 
 
 def check_options(args: argparse.Namespace) -> None:
-    """Fill in the recipe, and fail before loading any data when an option cannot work."""
+    """Fill in the recipe, and fail before loading any data when options cannot work together
+    (each value alone was checked by its option's type, see options.count and options.number)."""
     fill_recipe(args)
-    if not args.lr > 0:
-        raise SpecError(f"--lr: the learning rate must be a positive number, got {args.lr:g}")
-    if args.epochs < 1 or args.batch_size < 1:
-        raise SpecError("--epochs and --batch-size must be at least 1")
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        raise SpecError(f"--dropout must be in [0, 1), got {args.dropout:g}")
-    if args.weight_decay < 0:
-        raise SpecError(f"--weight-decay must be >= 0, got {args.weight_decay:g}")
-    if not 0 <= args.warmup <= args.epochs:
+    if not args.warmup <= args.epochs:
         raise SpecError(f"--warmup must be between 0 and --epochs ({args.epochs}), "
                         f"got {args.warmup:g}")
-    if args.patience is not None and args.patience < 1:
-        raise SpecError("--patience must be at least 1")
 
 
 def check_outputs(args: argparse.Namespace) -> None:

@@ -43,6 +43,7 @@ from ..data.images import SIZE, center_digit, decode_image, ink_map
 from ..errors import DigitnetError, ImageError
 from ..modelfile import load_model
 from ..read import class_names
+from . import MAX_THREADS
 
 MAX_BYTES = 2 * 1024 * 1024  # largest request body (Flask answers 413 with a JSON error)
 WAITRESS_MAX_BYTES = 64 * 1024 * 1024  # waitress itself answers 413 in plain text above this
@@ -160,22 +161,28 @@ def create_app(net: Any, *, name: str = "") -> Flask:
 
 def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> Any:
     """A waitress server for ``app`` (not started: call ``.run()``; ``.effective_port``)."""
+    if not 0 <= port <= 65535 or not 1 <= threads <= MAX_THREADS:
+        raise DigitnetError(f"--port must be 0..65535 and --threads 1..{MAX_THREADS}")
     try:
         return create_server(app, host=host, port=port, threads=threads, connection_limit=512,
                              max_request_body_size=WAITRESS_MAX_BYTES, ident="digitnet")
+    except ValueError:  # waitress's word for an address it cannot resolve
+        raise DigitnetError(f"cannot listen on {host!r}: not an address of this computer; use "
+                            "--host 127.0.0.1 (this computer only) or 0.0.0.0 (every network "
+                            "interface)") from None
     except OSError as e:
         raise DigitnetError(f"cannot listen on {host}:{port}: {e.strerror or e}; "
-                            "pick another --port (0 picks a free one)") from None
+                            "pick another --port (0 picks a free one) or --host") from None
 
 
 def serve(model: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
           threads: int = 8) -> int:
     """Load ``model`` once and serve the page and API until Ctrl-C; returns 0."""
-    if not 0 <= port <= 65535 or threads < 1:
-        raise DigitnetError("--port must be 0..65535 and --threads at least 1")
     net = load_model(model)
     server = make_server(create_app(net, name=Path(model).name), host, port, threads)
-    url = f"http://{host}:{server.effective_port}/"
+    # a name with several addresses (localhost: 127.0.0.1 and ::1) gives one server per address
+    port = getattr(server, "effective_port", None) or server.effective_listen[0][1]
+    url = f"http://{host}:{port}/"
     print(f"digitnet: serving {Path(model).name} on {url}  (Ctrl-C to stop)", file=sys.stderr,
           flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
