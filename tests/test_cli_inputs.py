@@ -1,12 +1,16 @@
 """Every bad value of every option: one line on stderr, exit status 1, no traceback; output into
-a closed pipe ends quietly."""
+a closed pipe ends quietly; several image files with bad ones among them."""
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from helpers import last_json
+from PIL import Image
 
 from digitnet.cli import build_parser, main
 
@@ -166,3 +170,68 @@ def test_a_reader_that_stops_early_ends_it_quietly(tmp_path):
     assert proc.stdout.splitlines()[0].startswith("dataset: ")
     assert proc.stdout.splitlines()[-1] in ("status 0", "status 141")  # 0: all fit the pipe
     assert proc.stderr == ""
+
+
+# --- several image files, bad ones among them ---------------------------------------------------
+@pytest.fixture
+def images(tmp_path, sample):
+    """Two good digit images (a 7 and a 2, dark on white), and bad ones of every kind."""
+    for name, i in (("seven.png", 0), ("two.png", 1)):
+        x = np.kron(sample.x_test[i].reshape(28, 28), np.ones((4, 4)))
+        Image.fromarray(np.uint8(255 - 255 * x)).save(tmp_path / name)
+    Image.new("L", (60, 60), 255).save(tmp_path / "blank.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "empty").mkdir()
+    return tmp_path
+
+
+BAD = {"blank.png": "no digit found", "notes.png": "not an image", "missing.png": "no such file",
+       "empty": "no image files"}
+
+
+def test_predict_reports_bad_files_and_reads_the_others(capsys, model_file, images):
+    argv = [str(images / n) for n in ("seven.png", "blank.png", "notes.png", "missing.png",
+                                      "empty", "two.png")]
+    code = main(["predict", str(model_file), *argv, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    result = last_json(out)
+    assert [(p["file"], p["digit"]) for p in result["predictions"]] == \
+        [(str(images / "seven.png"), 7), (str(images / "two.png"), 2)]
+    assert "seven.png: 7 (probability" in out and "two.png: 2 (probability" in out
+    assert [e["file"] for e in result["errors"]] == [str(images / n) for n in BAD]
+    lines = err.splitlines()
+    assert len(lines) == 4 and all(line.startswith("digitnet: error: ") for line in lines)
+    for line, (name, reason) in zip(lines, BAD.items(), strict=True):
+        assert name in line and reason in line
+
+
+def test_read_several_images_reports_bad_ones_and_reads_the_others(capsys, model_file, images):
+    code = main(["read", str(model_file), str(images / "seven.png"), str(images / "blank.png"),
+                 str(images / "missing.png"), str(images / "two.png"), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    result = last_json(out)
+    assert [(r["file"], r["number"]) for r in result["readings"]] == \
+        [(str(images / "seven.png"), "7"), (str(images / "two.png"), "2")]
+    assert [e["file"] for e in result["errors"]] == [str(images / "blank.png"),
+                                                     str(images / "missing.png")]
+    assert len(err.splitlines()) == 2 and "blank.png" in err and "missing.png" in err
+    assert f"{images / 'seven.png'}: 7\n" in out
+
+
+def test_read_one_image_prints_what_it_always_did(capsys, model_file, images):
+    assert main(["read", str(model_file), str(images / "seven.png"), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "7" and set(json.loads(out.splitlines()[-1])) == \
+        {"number", "digits"}
+    assert main(["read", str(model_file), str(images / "blank.png")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "no digit" in err
+
+
+def test_all_files_bad_is_exit_1_with_no_predictions(capsys, model_file, images):
+    code = main(["predict", str(model_file), str(images / "blank.png"),
+                 str(images / "notes.png"), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and last_json(out)["predictions"] == [] and len(err.splitlines()) == 2

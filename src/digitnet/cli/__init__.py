@@ -55,7 +55,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        if extra and args.command == "predict" and not any(a.startswith("-") for a in extra):
+        if extra and args.command in ("predict", "read") and \
+                not any(a.startswith("-") for a in extra):
             args.images += extra  # IMAGE files after options: argparse leaves them over
         elif extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

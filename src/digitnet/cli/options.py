@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -194,6 +195,14 @@ def model_or_spec(args: argparse.Namespace) -> tuple[Network, bool]:
 
 def emit_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj))
+
+
+def report_errors(errors: list[dict[str, str]]) -> int:
+    """Print each file that could not be read on one line of stderr (after the others were
+    read); the exit status: 1 if there was any, else 0."""
+    for e in errors:
+        print(f"digitnet: error: {e['error']}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def check_file_target(path: str, option: str) -> None:
