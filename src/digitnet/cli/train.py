@@ -86,6 +86,9 @@ def check_outputs(args: argparse.Namespace) -> None:
     """Fail before loading any data when --out or --report could not be written."""
     if args.out:
         check_save_target(args.out, force=args.force)
+    if args.out and args.report and os.path.abspath(args.out) == os.path.abspath(args.report):
+        raise SpecError(f"--out and --report both name {args.out}: the model is a file, the "
+                        "report a folder; give them different names")
     if args.report:
         from .. import plots  # noqa: F401  (the report needs matplotlib: say so before training)
 
