@@ -22,7 +22,6 @@ once never remove each other's file.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 import time
 import zlib
@@ -105,7 +104,7 @@ def replace_file(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         old = target.stat()
     except FileNotFoundError:
         old = None
-    tmp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{HOST}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    tmp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{HOST}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
     # a new file gets what open() would give it (0o666 less the umask), not mkstemp's 0o600
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                  0o600 if old else 0o666)
