@@ -213,10 +213,11 @@ def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: 
     except OSError as e:
         raise DigitnetError(f"cannot listen on {host}:{port}: {e.strerror or e}; "
                             "pick another --port (0 picks a free one) or --host") from None
-    for s in getattr(server, "map", {}).values() if not isinstance(server, TcpWSGIServer) \
-            else [server]:
+    # a name with several addresses gives a MultiSocketServer holding one server per address
+    servers = [server] if isinstance(server, TcpWSGIServer) else list(server.map.values())
+    for s in servers:
         if type(s) is TcpWSGIServer:
-            s.__class__ = _Server  # the same object, with readable() above
+            s.__class__ = _Server  # the same object, with the readable() above
     return server
 
 
