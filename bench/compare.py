@@ -72,7 +72,7 @@ def run_digitnet(case: str, epochs: int, data: str) -> dict:
             "infer_seconds": infer, "n_train": len(x), "n_test": len(xt)}
 
 
-def _torch_model(net):
+def torch_twin(net):
     """The torch twin of a digitnet network, with digitnet's weights copied in."""
     import numpy as np
     import torch
@@ -141,7 +141,7 @@ def run_torch(case: str, epochs: int, data: str) -> dict:
     torch.set_num_threads(2)
     spec, opt, lr = CASES[case]
     x, y, xt, yt = _data(data)
-    model = _torch_model(dn.build_network(spec, seed=0))
+    model = torch_twin(dn.build_network(spec, seed=0))
     if opt == "adam":
         optim = torch.optim.Adam(model.parameters(), lr=lr)
     else:

@@ -89,7 +89,7 @@ def test_info_shows_shapes_range_and_label_counts(capsys):
     (["train", "--model", "784-abc-10"], "cannot read"),
     (["train", "--model", "784-64-7", "--epochs", "1"], "end the spec with 10"),
     (["train", "--dataset", "no-such-set"], "no-such-set"),
-    (["train", "--lr", "-1"], "learning rate"),
+    (["train", "--lr", "-1"], "argument --lr: must be a number > 0"),
     (["evaluate", "missing.npz"], "no model file"),
     (["train", "--train-size", "-5"], "size"),
     (["train", "--epochs", "2", "--warmup", "3"], "--warmup must be between 0 and --epochs"),
@@ -112,13 +112,18 @@ def test_corrupt_model_file_is_a_clean_error(capsys, tmp_path):
 
 
 def test_diverging_training_exits_1_and_saves_the_last_good_weights(capsys, tmp_path):
+    """Epoch 1 completes (the learning rate is still warming up), epoch 2 diverges: the weights
+    of epoch 1 are saved. (A run that diverges in its first epoch saves nothing: see
+    test_nothing_lost.py.)"""
     out_file = tmp_path / "m.npz"
-    code, _, err = run(capsys, "train", "--train-size", "500", "--epochs", "3", "--model",
-                       "784-64-64-10", "--optimizer", "sgd", "--lr", "1e6", "-q", "--out",
-                       str(out_file))
-    assert code == 1 and "lower learning rate" in err
+    code, _, err = run(capsys, "train", "--train-size", "500", "--epochs", "20", "--warmup",
+                       "20", "--schedule", "constant", "--model", "784-64-64-10", "--optimizer",
+                       "sgd", "--lr", "1e6", "-q", "--out", str(out_file))
+    assert code == 1 and "lower learning rate" in err and "in epoch 2" in err
+    assert f"They were saved to {out_file}." in err and len(err.splitlines()) == 1
     net = dn.load_model(out_file)  # saved, and finite
     assert net.meta["result"]["stop_reason"] == "diverged"
+    assert net.meta["result"]["epochs_run"] == 1
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:

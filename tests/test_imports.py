@@ -12,7 +12,7 @@ PACKAGE = SRC / "digitnet"
 
 #: the data path, bottom first: a module may import modules of its own rank or below
 RANKS = [
-    ["errors", "extras", "version", "threads"],
+    ["errors", "extras", "files", "version", "threads"],
     ["data"],
     ["nn"],
     ["optim", "augment", "parallel"],

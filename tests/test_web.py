@@ -171,4 +171,4 @@ def test_serve_reports_a_busy_port_in_one_line(server, capsys, tmp_path, net):
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("digitnet: error: cannot listen on 127.0.0.1:")
     assert main(["serve", str(path), "--port", "70000"]) == 1
-    assert "--port must be 0..65535" in capsys.readouterr().err
+    assert "--port: must be a whole number from 0 to 65535" in capsys.readouterr().err

@@ -4,8 +4,10 @@
   must be prepared, and training metadata (options, history, accuracy);
 - ``param/<layer>.<name>``: one array per parameter (e.g. ``param/0.W``).
 
-It is read with ``allow_pickle=False``, so loading a file never runs code from it. Files are
-written to a temporary name and renamed, so a failed save never destroys an existing model.
+It is read with ``allow_pickle=False``, so loading a file never runs code from it. Saving never
+loses what a user had (``digitnet.files``): the place is checked first (``check_save_target``), the
+file is written under a temporary name, flushed to disk and renamed over the old one in one step,
+and keeps the old one's permissions; a read-only file is replaced only with ``force=True``.
 
 The layer types a file may name live here too (``LAYER_TYPES``): digitnet's own, and a learner's
 classes added with ``register_layer``.
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .errors import DigitnetError, ModelFileError, SpecError
+from .files import file_problem, replace_file
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .nn.layers import BatchNorm, Dense, Dropout, Layer
@@ -140,13 +142,26 @@ def check_saveable(net: Network) -> None:
                 )
 
 
+def check_save_target(path: str | os.PathLike, *, force: bool = False) -> None:
+    """ModelFileError, saying why and what to do, unless ``save_model`` could write ``path``: not
+    a folder, in a folder that exists and is writable, not a read-only file (unless ``force``).
+    The CLI calls it before training, so that a bad ``--out`` is found in a second, not after
+    the run."""
+    problem = file_problem(path, force=force)
+    if problem:
+        raise ModelFileError(f"cannot save the model to {path}: {problem}")
+
+
 def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] | None = None,
-               metadata: dict[str, Any] | None = None) -> Path:
+               metadata: dict[str, Any] | None = None, force: bool = False) -> Path:
     """Write ``net`` and its metadata to ``path`` (conventionally ``*.npz``); returns the path.
 
     A layer class of your own must be registered first (``dn.register_layer(MyDense)``): else,
-    or if its ``config()`` cannot rebuild it, ModelFileError says so and nothing is written."""
+    or if its ``config()`` cannot rebuild it, ModelFileError says so and nothing is written.
+    A read-only file at ``path`` is replaced only with ``force=True``; a file replaced keeps its
+    permissions; any failure leaves the old file as it was (``digitnet.files``)."""
     path = Path(path)
+    check_save_target(path, force=force)
     try:
         check_saveable(net)
     except SpecError as e:
@@ -161,19 +176,10 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
     arrays = {f"param/{name}": p for name, p, _ in net.parameters()}
     arrays.update({f"state/{name}": a for name, a in net.states()})
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    if path.parent and not path.parent.exists():
-        raise ModelFileError(f"cannot save the model: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".digitnet-", suffix=".tmp", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
+        replace_file(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise ModelFileError(f"cannot save the model to {path}: {e.strerror or e}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     net.meta = meta
     return path
 

@@ -202,37 +202,62 @@ def class_names(net: Any) -> list[str]:
     return net.class_names
 
 
+def _image_files(paths: Iterable[str | os.PathLike],
+                 errors: list[dict[str, str]] | None) -> Iterable[Path]:
+    """The image files of ``paths`` (a folder: its images), in order; a path that is missing or
+    a folder without images raises ImageError, or with ``errors`` is appended to it."""
+    if errors is None:
+        yield from list_images(paths)
+        return
+    for p in paths:
+        try:
+            yield from list_images([p])
+        except ImageError as e:
+            errors.append({"file": str(p), "error": str(e)})
+
+
 def predict_files(net: Any, paths: Iterable[str | os.PathLike], *,
-                  show: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+                  show: str | os.PathLike | None = None,
+                  errors: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
     """Read one digit from each image file (a folder means the images in it), in order.
 
     Returns per file ``{"file", "digit", "label", "probability", "top3"}`` where ``top3`` lists
     the three likeliest ``{"digit", "label", "probability"}``. With ``show``, a picture of the
     original next to the (28, 28) input the network saw is saved there as ``<name>.seen.png``.
+    A file that cannot be read (missing, not an image, blank) raises ImageError; with an
+    ``errors`` list, it is skipped and ``{"file", "error"}`` appended to the list instead.
     """
-    files = list_images(paths)
     folder = None if show is None else Path(show)
     if folder is not None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ImageError(f"--show: cannot create folder {folder}: {e.strerror or e}") from None
-    X = np.zeros((len(files), 28, 28), np.float32)
+    inputs: list[np.ndarray] = []
+    read: list[Path] = []
     used: set[str] = set()
-    for i, f in enumerate(files):
-        gray = load_image(f, max_side=WORK_SIDE)  # its errors name the file
+    for f in _image_files(paths, errors):
         try:
-            X[i] = center_digit(*ink_map(gray))
+            gray = load_image(f, max_side=WORK_SIDE)  # its errors name the file
+            try:
+                inputs.append(center_digit(*ink_map(gray)))
+            except ImageError as e:
+                raise ImageError(f"{f}: {e}") from None
         except ImageError as e:
-            raise ImageError(f"{f}: {e}") from None
+            if errors is None:
+                raise
+            errors.append({"file": str(f), "error": str(e)})
+            continue
+        read.append(f)
         if folder is not None:
+            i = len(read) - 1
             name = f"{f.stem}.seen.png" if f.stem not in used else f"{f.stem}-{i}.seen.png"
             used.add(f.stem)
-            side_by_side(gray, X[i]).save(folder / name)
-    proba = net.predict_proba(X)
+            side_by_side(gray, inputs[-1]).save(folder / name)
+    proba = net.predict_proba(np.stack(inputs)) if read else np.zeros((0, net.n_classes))
     names = net.class_names
     out = []
-    for f, p in zip(files, proba, strict=True):
+    for f, p in zip(read, proba, strict=True):
         top = _top(p, names)
         out.append({"file": str(f), "digit": top[0]["digit"], "label": top[0]["label"],
                     "probability": top[0]["probability"], "top3": top})

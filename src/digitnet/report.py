@@ -25,6 +25,7 @@ import numpy as np
 
 from .doctor import diagnose
 from .errors import DigitnetError
+from .files import folder_problem
 from .nn.network import Network
 from .train import History
 from .version import __version__
@@ -41,6 +42,15 @@ class ReportError(DigitnetError):
     """The report cannot be written (no images, or the folder is not writable)."""
 
 
+def check_report_folder(out_dir: str | os.PathLike) -> None:
+    """ReportError, saying why, unless the report could be written into ``out_dir`` (a folder
+    that exists and is writable, or that can be created). ``train --report`` calls it before
+    training."""
+    problem = folder_problem(out_dir)
+    if problem:
+        raise ReportError(f"cannot write the report into {out_dir}: {problem}")
+
+
 def write_report(net: Network, x: np.ndarray, y: np.ndarray | None, out_dir: str | os.PathLike,
                  *, class_names: list[str] | None = None, history: History | None = None,
                  result: dict[str, Any] | None = None, data_name: str = "",
@@ -55,9 +65,7 @@ def write_report(net: Network, x: np.ndarray, y: np.ndarray | None, out_dir: str
     from . import plots  # matplotlib is imported only when a report is made
 
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ReportError(f"cannot write the report into {out}: it is a file, not a folder; "
-                          "pass a folder name with --out")
+    check_report_folder(out)
     x = np.asarray(x)
     if not len(x):
         raise ReportError("no images to report on: the data has no test images "

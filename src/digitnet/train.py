@@ -50,6 +50,8 @@ class History:
     #: "completed", "early_stopping", "interrupted" or "diverged"
     stop_reason: str = "completed"
     best_epoch: int | None = None
+    #: True when Ctrl-C stopped the last epoch part-way (its numbers cover the images it saw)
+    partial_epoch: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +59,12 @@ class History:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def complete_epochs(self) -> int:
+        """Epochs that went through every training image with a finite loss: 0 means the
+        weights never finished one pass (diverged or interrupted in the first epoch)."""
+        return len(self.epoch) - self.partial_epoch
 
     @property
     def total_seconds(self) -> float:
@@ -235,10 +243,12 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                     net.set_weights(good_weights)
                     hist.stop_reason = "diverged"
                     bar.close()
+                    kept = ("the weights of the last good epoch were kept" if hist.epoch else
+                            "no epoch had completed: the weights from before training were kept")
                     err = TrainingError(
                         f"the loss became {loss} in epoch {epoch} (batch {i // batch_size + 1}):"
                         f" training diverged. Try a lower learning rate than {lr:g}"
-                        f" (e.g. --lr {lr / 10:g}); the weights of the last good epoch were kept."
+                        f" (e.g. --lr {lr / 10:g}); {kept}."
                     )
                     err.history = hist  # type: ignore[attr-defined]
                     raise err
@@ -268,7 +278,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                 Bar.write(_epoch_line(hist), file=sys.stderr)
             good_weights = net.get_weights()
             if ctrl_c.requested:
-                hist.stop_reason = "interrupted"
+                hist.stop_reason, hist.partial_epoch = "interrupted", seen < n
                 break
             if patience is not None and hist.val_loss:
                 if hist.val_loss[-1] < best_loss:

@@ -41,7 +41,7 @@ def add_parser(sub: Any) -> None:
     b = d.add_argument_group("brief training", "A copy of the network is trained at a constant "
                              "learning rate; unset options follow the model's recipe, as for "
                              "train.")
-    b.add_argument("--steps", type=int, default=None, metavar="N",
+    b.add_argument("--steps", type=options.count(0), default=None, metavar="N",
                    help=f"minibatch steps (default {STEPS}; 0 for a model file: inspect only)")
     options.add_training(b)
     options.add_json(d, '{"findings": [{"id", "message", "evidence"}]}')

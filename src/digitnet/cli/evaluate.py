@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import DataError, SpecError
 from ..metrics import per_class_accuracy
 from ..modelfile import load_model
 from . import options
@@ -29,6 +29,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if y is None:
         raise SpecError(f"{ds.name} has no labels for its test images: nothing to evaluate "
                         "against (use `digitnet predict` to label them)")
+    if not len(y):
+        raise DataError(f"{ds.name} has no test images to evaluate on (--test-size 0?): give "
+                        "at least one")
     t0 = time.perf_counter()
     pred = net.predict(ds.x_test)
     loss, acc = net.evaluate(ds.x_test, y)

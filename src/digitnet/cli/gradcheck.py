@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SpecError
 from . import options
 
 
@@ -19,11 +18,13 @@ def add_parser(sub: Any) -> None:
                                    "when an error is above the threshold.")
     options.add_model(g)
     c = g.add_argument_group("check")
-    c.add_argument("--batch", type=int, default=4, metavar="N", help="inputs (default 4)")
-    c.add_argument("--max-entries", type=int, default=200, metavar="N",
+    c.add_argument("--batch", type=options.count(1), default=4, metavar="N",
+                   help="inputs (default 4)")
+    c.add_argument("--max-entries", type=options.count(1), default=200, metavar="N",
                    help="entries checked per array, chosen at random (default 200)")
-    c.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (1e-6)")
-    c.add_argument("--threshold", type=float, default=1e-6,
+    c.add_argument("--eps", type=options.number(0, 1, above=True, below=True), default=1e-6,
+                   help="finite-difference step, in (0, 1) (default 1e-6)")
+    c.add_argument("--threshold", type=options.number(0, above=True), default=1e-6,
                    help="largest relative error that passes (default 1e-6)")
     options.add_json(g)
     g.set_defaults(func=cmd_gradcheck)
@@ -32,8 +33,6 @@ def add_parser(sub: Any) -> None:
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     from ..gradcheck import gradcheck
 
-    if args.batch < 1 or args.max_entries < 1 or not args.eps > 0:
-        raise SpecError("--batch and --max-entries must be at least 1, --eps positive")
     net, _ = options.model_or_spec(args)
     X = np.random.default_rng(args.seed).random((args.batch, net.n_inputs))
     res = gradcheck(net, X, eps=args.eps, max_entries=args.max_entries, seed=args.seed,

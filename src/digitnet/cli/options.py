@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-from typing import Any
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import numpy as np
 
 from ..data import DATASET_NAMES, Dataset, load_dataset
+from ..errors import DigitnetError
+from ..files import file_problem
 from ..modelfile import load_model
 from ..nn.activations import ACTIVATIONS
 from ..nn.init import INITIALIZERS
@@ -26,8 +32,75 @@ JSON_HELP = "last line: one JSON object"
 #: each optimizer's learning rate when none is given and no recipe sets one
 DEFAULT_LRS = ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
 
-Parser = argparse.ArgumentParser
 Group = argparse._ArgumentGroup  # what add_argument_group returns
+#: the largest count an option takes (a C int): larger ones are typing mistakes
+MAX_COUNT = 2**31 - 1
+#: NumPy's seeds for the global generator the doctor's --code uses are 32-bit
+MAX_SEED = 2**32 - 1
+
+
+class UsageError(DigitnetError):
+    """A command line that cannot run: an unknown option, a missing argument, a value that is
+    not a number or is out of range."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with its errors one line and exit status 1 like every error a user can
+    cause (argparse's own: the usage block, then the error, status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        option = re.fullmatch(r"argument (--[\w-]+): expected one argument", message)
+        if option:  # `--lr -inf`: argparse takes "-inf" for an option, not for a value
+            message += f" (a value starting with '-' is written {option[1]}=VALUE)"
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# --- values -------------------------------------------------------------------------------------
+def count(low: int = 1, high: int = MAX_COUNT) -> Callable[[str], int]:
+    """An option's type: a whole number in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            within = f">= {low}" if high == MAX_COUNT else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be a whole number {within}, got {text!r}")
+        return value
+    return parse
+
+
+def number(low: float = -math.inf, high: float = math.inf, *, above: bool = False,
+           below: bool = False) -> Callable[[str], float]:
+    """An option's type: a finite number in [low, high] (``above``: > low; ``below``: < high)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (low < value if above else low <= value)
+                and (value < high if below else value <= high)):
+            if high == math.inf:
+                within = f"{'>' if above else '>='} {low:g}"
+            else:
+                within = f"in {'(' if above else '['}{low:g}, {high:g}{')' if below else ']'}"
+            raise argparse.ArgumentTypeError(f"must be a number {within}, got {text!r}")
+        return value
+    return parse
+
+
+def fraction_or_count(text: str) -> int | float:
+    """--val-size: a fraction in [0, 1) or a count (0, 1, 2, ...)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if 0 <= value < 1:
+        return value
+    if not (math.isfinite(value) and value == int(value) and 1 <= value <= MAX_COUNT):
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1) such as 0.1, or a "
+                                         f"count (0, 1, 2, ...), got {text!r}")
+    return int(value)
 
 
 # --- declaring ----------------------------------------------------------------------------------
@@ -39,9 +112,9 @@ def add_data(p: Parser, default: str = "sample") -> None:
                      help=f"a named dataset: {', '.join(DATASET_NAMES)} (default: {default})")
     src.add_argument("--data", metavar="PATH", default=None,
                      help="a folder with the four MNIST-style IDX files, or a Kaggle CSV file")
-    g.add_argument("--train-size", type=int, metavar="N", help="learn on the first N images")
-    g.add_argument("--test-size", type=int, metavar="N", help="test on the first N images")
-    g.add_argument("--val-size", type=float, default=None, metavar="N",
+    g.add_argument("--train-size", type=count(0), metavar="N", help="learn on the first N images")
+    g.add_argument("--test-size", type=count(0), metavar="N", help="test on the first N images")
+    g.add_argument("--val-size", type=fraction_or_count, default=None, metavar="N",
                    help="validation images carved from training: a count, or a fraction < 1 "
                         "(default 0.1 for training, 0 otherwise)")
     p.set_defaults(default_dataset=default)
@@ -62,12 +135,13 @@ def add_model(p: Parser, model_help: str = SPEC_HELP, *, dropout: bool = False) 
     g.add_argument("--init", default=None, choices=sorted(INITIALIZERS),
                    help="weight initialization (default: he for relu, glorot for sigmoid/tanh)")
     if dropout:
-        g.add_argument("--dropout", type=float, default=None, metavar="P",
+        g.add_argument("--dropout", type=number(0, 1, below=True), default=None, metavar="P",
                        help=f"dropout rate after each hidden layer (default: {with_dropout}, "
                             "else 0)")
-    g.add_argument("--seed", type=int, default=0,
+    g.add_argument("--seed", type=count(0, MAX_SEED), default=0,
                    help="seeds every random choice (the weights, the validation split, the "
-                        "order of the images): same seed, same result (default 0)")
+                        f"order of the images): same seed, same result (0 to {MAX_SEED}; "
+                        "default 0)")
     return g
 
 
@@ -75,7 +149,7 @@ def add_optimizer(g: Group, *, default: str | None, optimizer_help: str,
                           lr_help: str) -> None:
     """--optimizer and --lr."""
     g.add_argument("--optimizer", default=default, choices=list(OPTIMIZERS), help=optimizer_help)
-    g.add_argument("--lr", type=float, default=None, help=lr_help)
+    g.add_argument("--lr", type=number(0, above=True), default=None, help=lr_help)
 
 
 def add_training(g: Group) -> None:
@@ -84,9 +158,9 @@ def add_training(g: Group) -> None:
     add_optimizer(g, default=None, optimizer_help="default: the model's recipe",
                           lr_help="learning rate (default: the recipe's; for another optimizer "
                                   f"{DEFAULT_LRS})")
-    g.add_argument("--batch-size", type=int, default=None, metavar="N",
+    g.add_argument("--batch-size", type=count(1), default=None, metavar="N",
                    help="images per minibatch (default: the recipe's)")
-    g.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
+    g.add_argument("--weight-decay", type=number(0), default=0.0, metavar="WD",
                    help="L2 penalty on the weights, not the biases (default 0)")
 
 
@@ -99,7 +173,7 @@ def load_data(args: argparse.Namespace, val_size: float) -> Dataset:
     """The dataset the data options name; ``val_size`` unless --val-size is given."""
     source = args.data or args.dataset or args.default_dataset
     vs = args.val_size if args.val_size is not None else val_size
-    return load_dataset(source, val_size=int(vs) if vs >= 1 else vs,
+    return load_dataset(source, val_size=vs,
                         train_size=args.train_size, test_size=args.test_size,
                         seed=getattr(args, "seed", 0))
 
@@ -121,3 +195,18 @@ def model_or_spec(args: argparse.Namespace) -> tuple[Network, bool]:
 
 def emit_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj))
+
+
+def report_errors(errors: list[dict[str, str]]) -> int:
+    """Print each file that could not be read on one line of stderr (after the others were
+    read); the exit status: 1 if there was any, else 0."""
+    for e in errors:
+        print(f"digitnet: error: {e['error']}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def check_file_target(path: str, option: str) -> None:
+    """UsageError unless a file could be written at ``path`` (checked before the work)."""
+    problem = file_problem(path)
+    if problem:
+        raise UsageError(f"{option} {path}: cannot write there: {problem}")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..data import write_submission
-from ..errors import SpecError
+from ..errors import DataError, SpecError
 from ..modelfile import load_model
 from ..nn.network import Network
 from . import options
@@ -39,6 +39,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.show:
         raise SpecError("--show works with image files: digitnet predict MODEL IMAGE... --show DIR")
     ds, y = options.test_data(args, net)
+    if not len(ds.x_test):
+        raise DataError(f"{ds.name} has no test images to predict (--test-size 0?): give at "
+                        "least one")
+    if args.submission:
+        options.check_file_target(args.submission, "--submission")
     pred = net.predict(ds.x_test)
     names = net.class_names
     counts = np.bincount(pred, minlength=net.n_classes)
@@ -61,12 +66,13 @@ def _predict_images(net: Network, args: argparse.Namespace) -> int:
     if args.data or args.dataset or args.submission:
         raise SpecError("predict takes image files or --dataset/--data (with --submission), "
                         "not both: drop one")
-    results = predict_files(net, args.images, show=args.show)
+    errors: list[dict[str, str]] = []  # a bad file is reported, and the others still read
+    results = predict_files(net, args.images, show=args.show, errors=errors)
     for r in results:
         top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top3"])
         print(f"{r['file']}: {r['label']} (probability {r['probability']:.3f}; top 3: {top})")
-    if args.show:
+    if args.show and results:
         print(f"what the network saw: {args.show}/*.seen.png", file=sys.stderr)
     if args.json:
-        options.emit_json({"predictions": results})
-    return 0
+        options.emit_json({"predictions": results, "errors": errors})
+    return options.report_errors(errors)

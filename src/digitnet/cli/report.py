@@ -26,8 +26,9 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..report import write_report  # matplotlib: imported when used
+    from ..report import check_report_folder, write_report  # matplotlib: imported when used
 
+    check_report_folder(args.out)
     net = load_model(args.model)
     ds, y = options.test_data(args, net)
     path = write_report(net, ds.x_test, y, args.out, data_name=f"{ds.name} test split")

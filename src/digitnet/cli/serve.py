@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..web import MAX_THREADS
 from . import options
 
 
@@ -16,8 +17,10 @@ def add_parser(sub: Any) -> None:
     options.add_model_file(sv)
     sv.add_argument("--host", default="127.0.0.1",
                     help="address to listen on (default 127.0.0.1: this computer only)")
-    sv.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
-    sv.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    sv.add_argument("--port", type=options.count(0, 65535), default=8000,
+                    help="port (default 8000; 0: any free)")
+    sv.add_argument("--threads", type=options.count(1, MAX_THREADS), default=8,
+                    help=f"worker threads, 1 to {MAX_THREADS} (default 8)")
     sv.set_defaults(func=cmd_serve)
 
 

@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
     options.add_data(tr)
     options.add_model(tr)
     ts = tr.add_argument_group("step")
-    ts.add_argument("--batch", type=int, default=128, metavar="N",
+    ts.add_argument("--batch", type=options.count(1), default=128, metavar="N",
                     help="images in the minibatch: the first N of the training split (default "
                          "128)")
     options.add_optimizer(ts, default="sgd",
@@ -35,8 +35,6 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    if args.batch < 1:
-        raise SpecError("--batch must be at least 1")
     net, _ = options.model_or_spec(args)
     ds = options.load_data(args, val_size=0)
     x, y = ds.x_train[:args.batch], labels_for(net, ds.y_train)

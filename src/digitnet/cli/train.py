@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -10,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError, TrainingError
-from ..modelfile import save_model
+from ..modelfile import check_save_target, save_model
 from ..nn.specs import PRESETS, build_network
 from ..onevsrest import one_vs_rest, one_vs_rest_spec
 from ..optim import SCHEDULES
 from ..recipes import PRESET_TRAINING, RECIPE_KEYS, training_options
+from ..report import check_report_folder
 from ..train import History, train
 from ..version import __version__
 from . import options
@@ -36,23 +38,27 @@ def add_parser(sub: Any) -> None:
                                    "sample shipped with digitnet.")
     options.add_data(t)
     m = options.add_model(t, MODEL_HELP, dropout=True)
-    m.add_argument("--binary", type=int, default=None, metavar="CLASS",
+    m.add_argument("--binary", type=options.count(0), default=None, metavar="CLASS",
                    help="train a one-vs-rest classifier: is it CLASS? (sigmoid output)")
     m.add_argument("--float64", action="store_true", help="compute in float64 (slower)")
     o = t.add_argument_group("training", RECIPES_HELP)
-    o.add_argument("--epochs", type=int, default=None, metavar="N",
+    o.add_argument("--epochs", type=options.count(1), default=None, metavar="N",
                    help="passes over the training images (default: the recipe's)")
     options.add_training(o)
     o.add_argument("--schedule", default=None, choices=list(SCHEDULES),
                    help="learning-rate schedule over the run")
-    o.add_argument("--warmup", type=float, default=None, metavar="EPOCHS",
+    o.add_argument("--warmup", type=options.number(0), default=None, metavar="EPOCHS",
                    help="ramp the learning rate up linearly over the first EPOCHS epochs")
     o.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random small rotations, scalings and shifts of training images")
-    o.add_argument("--patience", type=int, default=None, metavar="N",
+    o.add_argument("--patience", type=options.count(1), default=None, metavar="N",
                    help="stop when validation loss has not improved for N epochs")
-    out = t.add_argument_group("output")
+    out = t.add_argument_group("output", "Both are checked before training starts. A run that "
+                               "never completes an epoch (it diverges or is interrupted in the "
+                               "first one) writes neither: an existing FILE stays as it was.")
     out.add_argument("--out", metavar="FILE", help="save the trained model to FILE (.npz)")
+    out.add_argument("--force", action="store_true",
+                     help="replace FILE even if it is read-only")
     out.add_argument("--report", metavar="DIR",
                      help="write an HTML report (DIR/report.html + PNG figures) after training")
     options.add_json(out)
@@ -68,27 +74,46 @@ def fill_recipe(args: argparse.Namespace) -> None:
 
 
 def check_options(args: argparse.Namespace) -> None:
-    """Fill in the recipe, and fail before loading any data when an option cannot work."""
+    """Fill in the recipe, and fail before loading any data when options cannot work together
+    (each value alone was checked by its option's type, see options.count and options.number)."""
     fill_recipe(args)
-    if not args.lr > 0:
-        raise SpecError(f"--lr: the learning rate must be a positive number, got {args.lr:g}")
-    if args.epochs < 1 or args.batch_size < 1:
-        raise SpecError("--epochs and --batch-size must be at least 1")
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        raise SpecError(f"--dropout must be in [0, 1), got {args.dropout:g}")
-    if args.weight_decay < 0:
-        raise SpecError(f"--weight-decay must be >= 0, got {args.weight_decay:g}")
-    if not 0 <= args.warmup <= args.epochs:
+    if not args.warmup <= args.epochs:
         raise SpecError(f"--warmup must be between 0 and --epochs ({args.epochs}), "
                         f"got {args.warmup:g}")
-    if args.patience is not None and args.patience < 1:
-        raise SpecError("--patience must be at least 1")
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Fail before loading any data when --out or --report could not be written."""
+    if args.out:
+        check_save_target(args.out, force=args.force)
+    if args.out and args.report and os.path.abspath(args.out) == os.path.abspath(args.report):
+        raise SpecError(f"--out and --report both name {args.out}: the model is a file, the "
+                        "report a folder; give them different names")
+    if args.report:
+        from .. import plots  # noqa: F401  (the report needs matplotlib: say so before training)
+
+        check_report_folder(args.report)
+
+
+def nothing_trained(args: argparse.Namespace, error: TrainingError | None) -> int:
+    """A run that never completed an epoch writes nothing, so that the file --out names keeps
+    what it held: an error (diverged, exit 1) or, interrupted, exit 130."""
+    kept = []
+    if args.out:
+        kept.append(f"{args.out} is as it was" if os.path.exists(args.out)
+                    else f"{args.out} was not written")
+    if args.report:
+        kept.append(f"no report was written to {args.report}")
+    nothing = "nothing was saved" + (f": {', '.join(kept)}" if kept else "")
+    if error is not None:
+        raise TrainingError(f"{error} N{nothing[1:]}.")
+    print(f"digitnet: interrupted before the first epoch completed: {nothing}", file=sys.stderr)
+    return 130
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     check_options(args)
-    if args.report:
-        from .. import plots  # noqa: F401  (the report needs matplotlib: say so before training)
+    check_outputs(args)
     ds = options.load_data(args, val_size=0.1)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     spec = args.model
@@ -120,6 +145,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingError as e:
         error, hist = e, getattr(e, "history", History())
     seconds = time.perf_counter() - t0
+    if hist.complete_epochs == 0:
+        return nothing_trained(args, error)
     result: dict[str, Any] = {"model": args.model, "dataset": ds.name, "n_train": len(ds.x_train),
                               "epochs_run": len(hist.epoch), "stop_reason": hist.stop_reason,
                               "seconds": round(seconds, 2)}
@@ -129,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         say(f"test accuracy {test_acc:.4f} on {len(ds.x_test):,} images "
             f"(loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
     if args.out:
-        save_model(net, args.out, class_names=ds.class_names, metadata={
+        save_model(net, args.out, force=args.force, class_names=ds.class_names, metadata={
             "spec": args.model, "dataset": ds.name, "binary_target": args.binary,
             "training": {k: v for k, v in vars(args).items()
                          if k not in ("func", "default_dataset")},
@@ -147,7 +174,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result["report"] = str(path)
         say(f"report written to {path}")
     if error is not None:
-        raise error
+        raise TrainingError(f"{error}" + (f" They were saved to {args.out}." if args.out else ""))
     if args.json:
         options.emit_json(result)
     return 0

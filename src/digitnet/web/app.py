@@ -7,9 +7,16 @@
                      -> {"digit", "label", "probability", "labels", "probabilities" (n_classes,),
                          "input28": 28x28 list, what the network saw}
 
-Bad requests (malformed JSON, not an image, wrong shape, values out of range, a body over 2 MB)
-are answered 4xx with ``{"error": "..."}``; no request makes the server fail. Flask routes the
-requests; waitress (a pure-Python production WSGI server) answers them from a pool of threads.
+Bad requests (malformed JSON, NaN or numbers out of range, JSON nested too deeply, not an image,
+wrong shape or types, values out of range, a body over 2 MB) are answered 4xx with
+``{"error": "..."}``; no request makes the server fail. Flask routes the requests; waitress (a
+pure-Python production WSGI server) answers them from a pool of threads.
+
+Connections: at most ``CONNECTION_LIMIT`` open at once; one idle (no request, nothing to send) for
+``CHANNEL_TIMEOUT`` seconds is closed (checked every ``CLEANUP_INTERVAL`` s); and when the limit is
+reached, the connection idle the longest is closed to let a new one in (waitress by itself would
+accept nobody until one closed), so idle or trickling sockets cannot lock other clients out.
+Bodies over ``WAITRESS_MAX_BYTES`` are refused by waitress before it reads them (413, plain text).
 The model is loaded once and shared by the threads without a lock: evaluation-mode forward passes
 keep nothing on the layers (a network with a learner's own layer is the exception: it answers
 one request at a time). Decoding and preparing the images run in parallel too.
@@ -34,7 +41,7 @@ from ..extras import missing
 
 try:
     from flask import Flask, Response, jsonify, request
-    from waitress.server import create_server
+    from waitress.server import TcpWSGIServer, create_server
     from werkzeug.exceptions import HTTPException
 except ImportError as e:
     raise missing("web", e) from None
@@ -43,9 +50,13 @@ from ..data.images import SIZE, center_digit, decode_image, ink_map
 from ..errors import DigitnetError, ImageError
 from ..modelfile import load_model
 from ..read import class_names
+from . import MAX_THREADS
 
 MAX_BYTES = 2 * 1024 * 1024  # largest request body (Flask answers 413 with a JSON error)
-WAITRESS_MAX_BYTES = 64 * 1024 * 1024  # waitress itself answers 413 in plain text above this
+WAITRESS_MAX_BYTES = 8 * 1024 * 1024  # waitress itself answers 413 in plain text above this
+CONNECTION_LIMIT = 100  # open connections; at the limit, the one idle longest is closed
+CHANNEL_TIMEOUT = 30  # seconds a connection may stay idle
+CLEANUP_INTERVAL = 5  # seconds between looks for idle connections
 MAX_PIXELS = 4_000_000  # largest decoded image
 WORK_SIDE = 600  # images are prepared from a copy at most this large
 
@@ -77,10 +88,14 @@ def _image_bytes(data_url: Any) -> bytes:
 
 def _pixels(pixels: Any) -> np.ndarray:
     """A 28x28 nested list (or 784 flat values) in [0, 1] -> (28, 28) float32."""
+    numbers = BadRequest('"pixels" must be a 28x28 array of numbers in [0, 1]')
     try:
-        x = np.asarray(pixels, dtype=np.float32)
-    except (ValueError, TypeError):
-        raise BadRequest('"pixels" must be a 28x28 array of numbers in [0, 1]') from None
+        x = np.asarray(pixels)  # ragged lists: ValueError; strings, null, true: their own dtype
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise numbers from None
+    if x.dtype.kind not in "iuf":  # numbers too large for int64 (10**400) give "O", objects
+        raise numbers
+    x = x.astype(np.float32)
     if x.shape == (SIZE * SIZE,):
         x = x.reshape(SIZE, SIZE)
     if x.shape != (SIZE, SIZE):
@@ -128,7 +143,10 @@ def create_app(net: Any, *, name: str = "") -> Flask:
     def predict() -> Response:
         raw = request.get_data(cache=False)  # over MAX_BYTES: 413 before reading it all
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=_not_a_number)
+        except RecursionError:
+            raise BadRequest("the JSON is nested too deeply: send {\"pixels\": [[...], ...]} "
+                             "or {\"image\": \"data:...\"}") from None
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRequest(f"malformed JSON: {e}") from None
         x = input28(body)
@@ -158,24 +176,59 @@ def create_app(net: Any, *, name: str = "") -> Flask:
     return app
 
 
-def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> Any:
+def _not_a_number(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class _Server(TcpWSGIServer):
+    """waitress's server, which at its connection limit accepts nobody until a connection closes
+    by itself; this one then closes the connection idle the longest (no request being answered,
+    nothing left to send), so that idle sockets cannot lock new clients out."""
+
+    def readable(self) -> bool:
+        # one below the limit: the slot is freed before waitress would stop accepting
+        if self.accepting and len(self._map) >= self.adj.connection_limit - 1:
+            idle = [c for c in self.active_channels.values()
+                    if not c.requests and not c.total_outbufs_len and not c.will_close]
+            if idle:
+                min(idle, key=lambda c: c.last_activity).will_close = True
+        return super().readable()
+
+
+def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 8, *,
+                connection_limit: int = CONNECTION_LIMIT, channel_timeout: int = CHANNEL_TIMEOUT,
+                cleanup_interval: int = CLEANUP_INTERVAL) -> Any:
     """A waitress server for ``app`` (not started: call ``.run()``; ``.effective_port``)."""
+    if not 0 <= port <= 65535 or not 1 <= threads <= MAX_THREADS:
+        raise DigitnetError(f"--port must be 0..65535 and --threads 1..{MAX_THREADS}")
     try:
-        return create_server(app, host=host, port=port, threads=threads, connection_limit=512,
-                             max_request_body_size=WAITRESS_MAX_BYTES, ident="digitnet")
+        server = create_server(app, host=host, port=port, threads=threads,
+                               connection_limit=connection_limit, channel_timeout=channel_timeout,
+                               cleanup_interval=cleanup_interval,
+                               max_request_body_size=WAITRESS_MAX_BYTES, ident="digitnet")
+    except ValueError:  # waitress's word for an address it cannot resolve
+        raise DigitnetError(f"cannot listen on {host!r}: not an address of this computer; use "
+                            "--host 127.0.0.1 (this computer only) or 0.0.0.0 (every network "
+                            "interface)") from None
     except OSError as e:
         raise DigitnetError(f"cannot listen on {host}:{port}: {e.strerror or e}; "
-                            "pick another --port (0 picks a free one)") from None
+                            "pick another --port (0 picks a free one) or --host") from None
+    # a name with several addresses gives a MultiSocketServer holding one server per address
+    servers = [server] if isinstance(server, TcpWSGIServer) else list(server.map.values())
+    for s in servers:
+        if type(s) is TcpWSGIServer:
+            s.__class__ = _Server  # the same object, with the readable() above
+    return server
 
 
 def serve(model: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
           threads: int = 8) -> int:
     """Load ``model`` once and serve the page and API until Ctrl-C; returns 0."""
-    if not 0 <= port <= 65535 or threads < 1:
-        raise DigitnetError("--port must be 0..65535 and --threads at least 1")
     net = load_model(model)
     server = make_server(create_app(net, name=Path(model).name), host, port, threads)
-    url = f"http://{host}:{server.effective_port}/"
+    # a name with several addresses (localhost: 127.0.0.1 and ::1) gives one server per address
+    port = getattr(server, "effective_port", None) or server.effective_listen[0][1]
+    url = f"http://{host}:{port}/"
     print(f"digitnet: serving {Path(model).name} on {url}  (Ctrl-C to stop)", file=sys.stderr,
           flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
