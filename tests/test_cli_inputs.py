@@ -46,6 +46,12 @@ def cases():
             ("--patience", "0", COUNT), ("--patience", "-1", COUNT),
             ("--binary", "-1", COUNT), ("--binary", "10", "class 0..9"),
             ("--schedule", "wavy", "invalid choice"),
+            ("--label-smoothing", "1", "in [0, 1)"), ("--label-smoothing", "-0.1", "in [0, 1)"),
+            ("--label-smoothing", "nan", NUMBER),
+            ("--betas", "0.9", "two numbers"), ("--betas", "0.9,1", "in [0, 1)"),
+            ("--betas", "0.9,0.99,0.9", "two numbers"), ("--betas", "a,b", NUMBER),
+            ("--momentum", "1", "in [0, 1)"), ("--momentum", "-1", "in [0, 1)"),
+            ("--threads", "0", COUNT), ("--threads", "257", COUNT), ("--threads", "two", COUNT),
             ("--nope", None, "unrecognized arguments")]:
         table.append((["train", "--epochs", "1", opt, *([] if v is None else [v])], msg))
     for command in ("evaluate", "predict", "report", "info"):

@@ -5,12 +5,14 @@ import pytest
 import digitnet as dn
 from digitnet.nn.specs import PRESETS
 from digitnet.optim import DEFAULT_LR
-from digitnet.recipes import PRESET_TRAINING, RECIPE_KEYS
+from digitnet.recipes import OPTIONAL, PRESET_TRAINING, RECIPE_KEYS
 
 
 def test_every_preset_has_a_recipe_with_every_option():
     assert set(PRESET_TRAINING) == set(PRESETS)
-    assert all(tuple(r) == RECIPE_KEYS for r in PRESET_TRAINING.values())
+    for r in PRESET_TRAINING.values():  # every option, except those with a default
+        assert set(RECIPE_KEYS) - set(OPTIONAL) <= set(r) <= set(RECIPE_KEYS)
+        assert set(dn.recipe_for("mlp")) == set(RECIPE_KEYS)
 
 
 @pytest.mark.parametrize("spec, preset", [
@@ -18,7 +20,7 @@ def test_every_preset_has_a_recipe_with_every_option():
     ("conv8-pool2-10", "cnn"),
 ])
 def test_recipe_for_a_preset_or_a_custom_spec(spec, preset):
-    assert dn.recipe_for(spec) == PRESET_TRAINING[preset]
+    assert dn.recipe_for(spec) == {**OPTIONAL, **PRESET_TRAINING[preset]}
 
 
 def test_recipe_for_gives_a_copy():
@@ -26,18 +28,30 @@ def test_recipe_for_gives_a_copy():
     assert PRESET_TRAINING["mlp"]["epochs"] == 40
 
 
+CNN = {**OPTIONAL, **PRESET_TRAINING["cnn"]}
+
+
 @pytest.mark.parametrize("given, expected", [
-    ({}, PRESET_TRAINING["cnn"]),
-    ({"epochs": 3, "augment": False, "lr": None}, {**PRESET_TRAINING["cnn"], "epochs": 3,
-                                                   "augment": False}),
-    ({"optimizer": "adam"}, {**PRESET_TRAINING["cnn"], "optimizer": "adam",
+    ({}, CNN),
+    ({"epochs": 3, "augment": False, "lr": None}, {**CNN, "epochs": 3, "augment": False}),
+    ({"optimizer": "adam"}, {**CNN, "optimizer": "adam",
                              "lr": DEFAULT_LR["adam"]}),          # another optimizer: its lr
-    ({"optimizer": "adam", "lr": 0.01}, {**PRESET_TRAINING["cnn"], "optimizer": "adam",
-                                         "lr": 0.01}),
-    ({"optimizer": "momentum"}, PRESET_TRAINING["cnn"]),            # the recipe's: its lr
+    ({"optimizer": "adam", "lr": 0.01}, {**CNN, "optimizer": "adam", "lr": 0.01}),
+    ({"optimizer": "momentum"}, CNN),                               # the recipe's: its lr
+    ({"label_smoothing": 0.1, "momentum": 0.8}, {**CNN, "label_smoothing": 0.1,
+                                                 "momentum": 0.8}),
 ])
 def test_training_options_fill_what_is_not_given(given, expected):
     assert dn.training_options("cnn", **given) == expected
+
+
+def test_another_optimizer_drops_the_recipes_optimizer_options(monkeypatch):
+    monkeypatch.setitem(PRESET_TRAINING, "cnn", {**PRESET_TRAINING["cnn"], "optimizer": "adam",
+                                                 "lr": 0.01, "betas": (0.7, 0.9)})
+    assert dn.training_options("cnn")["betas"] == (0.7, 0.9)
+    options = dn.training_options("cnn", optimizer="momentum")
+    assert options["betas"] is None and options["lr"] == DEFAULT_LR["momentum"]
+    assert dn.training_options("cnn", optimizer="adam", betas=(0.5, 0.9))["betas"] == (0.5, 0.9)
 
 
 def test_training_options_refuse_unknown_names():

@@ -29,19 +29,23 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
             "warmup": 1, "batch_size": 128, "augment": True},
 }
 
+#: options a recipe may leave out, and their values then
+OPTIONAL: dict[str, Any] = {"label_smoothing": 0.0, "betas": None, "momentum": None}
 #: the options a recipe sets (each one a keyword of ``digitnet.train``)
-RECIPE_KEYS = tuple(PRESET_TRAINING["mlp"])
+RECIPE_KEYS = tuple(PRESET_TRAINING["mlp"]) + tuple(OPTIONAL)
+#: the options that belong to one optimizer (Adam's betas, Momentum's coefficient)
+OPTIMIZER_OPTIONS = ("betas", "momentum")
 
 
 def recipe_for(spec: str | Sequence[int]) -> dict[str, Any]:
     """The training recipe for a spec: a preset's own; for a custom spec, mlp's if it is dense
     and cnn's if it has convolutions. A new dict each time."""
     if not isinstance(spec, str):
-        return dict(PRESET_TRAINING["mlp"])  # a list of layer sizes: dense
+        return {**OPTIONAL, **PRESET_TRAINING["mlp"]}  # a list of layer sizes: dense
     name = spec.strip().lower()
     if name in PRESET_TRAINING:
-        return dict(PRESET_TRAINING[name])
-    return dict(PRESET_TRAINING["mlp" if is_dense_spec(name) else "cnn"])
+        return {**OPTIONAL, **PRESET_TRAINING[name]}
+    return {**OPTIONAL, **PRESET_TRAINING["mlp" if is_dense_spec(name) else "cnn"]}
 
 
 def training_options(spec: str | Sequence[int], **given: Any) -> dict[str, Any]:
@@ -54,6 +58,10 @@ def training_options(spec: str | Sequence[int], **given: Any) -> dict[str, Any]:
                         f"a recipe sets {', '.join(RECIPE_KEYS)}")
     recipe = recipe_for(spec)
     options = {k: recipe[k] if given.get(k) is None else given[k] for k in RECIPE_KEYS}
-    if given.get("lr") is None and options["optimizer"] != recipe["optimizer"]:
-        options["lr"] = default_lr(options["optimizer"])
+    if options["optimizer"] != recipe["optimizer"]:  # another optimizer: its own defaults
+        if given.get("lr") is None:
+            options["lr"] = default_lr(options["optimizer"])
+        for k in OPTIMIZER_OPTIONS:
+            if given.get(k) is None:
+                options[k] = None
     return options

@@ -89,6 +89,17 @@ def number(low: float = -math.inf, high: float = math.inf, *, above: bool = Fals
     return parse
 
 
+def pair(item: Callable[[str], float]) -> Callable[[str], tuple[float, float]]:
+    """An option's type: two values of type ``item`` separated by a comma ("0.7,0.9")."""
+    def parse(text: str) -> tuple[float, float]:
+        parts = text.split(",")
+        if len(parts) != 2:
+            raise argparse.ArgumentTypeError(f"must be two numbers separated by a comma, e.g. "
+                                             f"0.9,0.999, got {text!r}")
+        return item(parts[0].strip()), item(parts[1].strip())
+    return parse
+
+
 def fraction_or_count(text: str) -> int | float:
     """--val-size: a fraction in [0, 1) or a count (0, 1, 2, ...)."""
     try:
@@ -162,6 +173,14 @@ def add_training(g: Group) -> None:
                    help="images per minibatch (default: the recipe's)")
     g.add_argument("--weight-decay", type=number(0), default=0.0, metavar="WD",
                    help="L2 penalty on the weights, not the biases (default 0)")
+
+
+def add_threads(g: Parser | Group) -> None:
+    """--threads: how many threads to compute with (default: chosen from the free CPUs)."""
+    g.add_argument("--threads", type=count(1, 256), default=None, metavar="N",
+                   help="threads to compute with (default: as many as the other processes "
+                        "leave CPUs free, chosen again at every epoch; DIGITNET_THREADS=N sets "
+                        "it too)")
 
 
 def add_json(p: Parser | Group, what: str = "") -> None:

@@ -27,7 +27,7 @@ MODEL_HELP = (f"a preset ({', '.join(PRESETS)}; default mlp = {PRESETS['mlp'][0]
               "without padding, bn: batch norm, pool2: 2x2 max pool, drop0.3: dropout, 128: "
               "dense layer)")
 RECIPES_HELP = ("Unset options follow the model's recipe: " + "; ".join(
-    f"{name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items())
+    f"{name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if v is not None)
     for name, recipe in PRESET_TRAINING.items())
     + " (custom specs: mlp's if dense, cnn's with convolutions).")
 
@@ -53,6 +53,15 @@ def add_parser(sub: Any) -> None:
                    help="random small rotations, scalings and shifts of training images")
     o.add_argument("--patience", type=options.count(1), default=None, metavar="N",
                    help="stop when validation loss has not improved for N epochs")
+    o.add_argument("--label-smoothing", type=options.number(0, 1, below=True), default=None,
+                   metavar="EPS", help="train on targets (1 - EPS) one-hot + EPS / classes "
+                   "(default: the recipe's, else 0)")
+    o.add_argument("--betas", type=options.pair(options.number(0, 1, below=True)), default=None,
+                   metavar="B1,B2", help="Adam's decay rates (default 0.9,0.999; a low B1 "
+                   "such as 0.7 follows the gradient faster)")
+    o.add_argument("--momentum", type=options.number(0, 1, below=True), default=None,
+                   metavar="MU", help="Momentum's coefficient (default 0.9)")
+    options.add_threads(o)
     out = t.add_argument_group("output", "Both are checked before training starts. A run that "
                                "never completes an epoch (it diverges or is interrupted in the "
                                "first one) writes neither: an existing FILE stays as it was.")
@@ -140,7 +149,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         hist = train(net, ds, epochs=args.epochs, batch_size=args.batch_size,
                      optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
                      warmup=args.warmup, weight_decay=args.weight_decay,
-                     patience=args.patience, seed=args.seed, augment=bool(args.augment),
+                     betas=args.betas, momentum=args.momentum,
+                     label_smoothing=args.label_smoothing, patience=args.patience,
+                     seed=args.seed, augment=bool(args.augment), threads=args.threads,
                      progress=not args.quiet)
     except TrainingError as e:
         error, hist = e, getattr(e, "history", History())
