@@ -12,7 +12,7 @@ PACKAGE = SRC / "digitnet"
 
 #: the data path, bottom first: a module may import modules of its own rank or below
 RANKS = [
-    ["errors", "extras", "version"],
+    ["errors", "extras", "version", "limits"],
     ["data"],
     ["nn"],
     ["optim", "augment"],
