@@ -1,15 +1,19 @@
 """Sizes that would take all the memory are refused before anything is allocated, with a message
-that says the size asked for and the limit: layer sizes in specs (and so in `--model`)."""
+that says the size asked for and the limit: layer sizes in specs (and so in `--model`), the
+batches of gradcheck, trace, the doctor and training."""
 
 import tracemalloc
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 import digitnet as dn
 from digitnet.cli import main
 from digitnet.errors import SpecError
-from digitnet.limits import MAX_LAYERS, MAX_PARAMS, MiB
-from digitnet.nn.sizes import plan_network
+from digitnet.gradcheck import random_inputs
+from digitnet.limits import MAX_BATCH_BYTES, MAX_LAYERS, MAX_PARAMS, MiB, size_text
+from digitnet.nn.sizes import check_batch, plan_network
 
 
 def peak_of(fn, *args, **kwargs):
@@ -63,3 +67,45 @@ def test_the_cli_refuses_a_huge_model_in_one_line(capsys):
         err = capsys.readouterr().err
         assert err.startswith("digitnet: error: network spec") and "limit" in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_gradcheck_batch_is_bounded(capsys):
+    net = dn.build_network("784-16-10")
+    err, used = peak_of(random_inputs, net, 10**9)
+    assert used < MiB and "1,000,000,000 images" in str(err) and "use at most" in str(err)
+    assert random_inputs(net, 3, seed=1).shape == (3, 784)
+    np.testing.assert_array_equal(random_inputs(net, 3, seed=1),  # what the CLI drew before
+                                  np.random.default_rng(1).random((3, 784)))
+    assert main(["gradcheck", "--batch", "1000000000", "--model", "784-16-10"]) == 1
+    err = capsys.readouterr().err
+    assert "MAX_BATCH_BYTES" in err and len(err.strip().splitlines()) == 1
+
+
+def test_trace_doctor_and_train_batches_are_bounded():
+    net = dn.build_network("cnn")
+    per_image = 557 * 1024  # about: what a cnn batch makes per image
+    n = MAX_BATCH_BYTES // per_image + 1000
+    x = np.zeros((n, 784), np.float32)  # rows of zeros: a view, cheap
+    y = np.zeros(n, np.int64)
+    with pytest.raises(SpecError, match="trace .* images at once .* use at most"):
+        net.trace(x, y)
+    with pytest.raises(SpecError, match="batch_size: 1,000,000,000 images"):
+        dn.doctor.diagnose(net, x[:100], y[:100], steps=1, batch_size=10**9)
+    with pytest.raises(SpecError, match=f"batch_size: {n:,} images"):
+        dn.train(net, x, y, epochs=1, batch_size=10**9, progress=False)
+
+
+def test_the_doctor_on_code_takes_a_batch_it_can_draw(capsys):
+    learner = Path(__file__).parent / "learner_code" / "course_dict.py"
+    code = main(["doctor", "--code", str(learner), "--batch-size", "100000", "--steps", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "use at most" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_batch_counts_what_a_batch_makes():
+    net = dn.build_network("784-100-10")
+    check_batch(net, 1000, "x")  # small
+    per_image = (100 + 100 + 10) * 4  # Dense, ReLU, Dense outputs, float32
+    check_batch(net, MAX_BATCH_BYTES // per_image, "x")
+    with pytest.raises(SpecError, match=size_text(MAX_BATCH_BYTES)):
+        check_batch(net, MAX_BATCH_BYTES // per_image + 1, "x")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
-
 from ..errors import SpecError
 from . import options
 
@@ -30,12 +28,12 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    from ..gradcheck import gradcheck
+    from ..gradcheck import gradcheck, random_inputs
 
     if args.batch < 1 or args.max_entries < 1 or not args.eps > 0:
         raise SpecError("--batch and --max-entries must be at least 1, --eps positive")
     net, _ = options.model_or_spec(args)
-    X = np.random.default_rng(args.seed).random((args.batch, net.n_inputs))
+    X = random_inputs(net, args.batch, args.seed)
     res = gradcheck(net, X, eps=args.eps, max_entries=args.max_entries, seed=args.seed,
                     threshold=args.threshold)
     print(f"gradcheck: {args.model} ({net.n_params:,} parameters), {args.batch} random inputs, "
