@@ -17,7 +17,7 @@ RANKS = [
     ["nn"],
     ["optim", "augment"],
     ["train", "recipes", "trace", "metrics", "onevsrest"],
-    ["gradcheck", "modelfile"],
+    ["gradcheck", "modelcheck", "modelfile"],
     ["doctor", "plots", "report", "read", "web", "cli"],
 ]
 
