@@ -17,6 +17,7 @@ Each problem raises ModelFileError naming the file and the field.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -49,6 +50,8 @@ ARCHIVE_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error,
 MAX_MEMBERS = 1 + 16 * MAX_LAYERS
 #: the dtypes of a model file's weights
 WEIGHT_DTYPES = ("float32", "float64")
+#: members up to this size are read whole with their .npy header (their sizes were checked)
+_SMALL = 256 * 1024
 REWRITE = "train a model with `digitnet train --out FILE` and pass that file"
 
 
@@ -60,6 +63,8 @@ class ArrayHeader:
     dtype: np.dtype
     fortran_order: bool
     offset: int
+    #: the whole member, for a small one (read with its header: no second opening)
+    member: bytes | None = None
 
     @property
     def size(self) -> int:
@@ -160,7 +165,9 @@ class ModelArchive:
         """The .npy header of member ``name``, checked against the member's size."""
         info = self.members[name]
         try:
-            with self.zip.open(info) as f:
+            with self.zip.open(info) as member:
+                whole = member.read() if info.file_size <= _SMALL else None
+                f = io.BytesIO(whole) if whole is not None else member
                 version = npy.read_magic(f)
                 if version == (1, 0):
                     shape, fortran, dtype = npy.read_array_header_1_0(f)
@@ -175,7 +182,7 @@ class ModelArchive:
         except ARCHIVE_ERRORS as e:
             raise self.damaged(f"array {name} cannot be read [{type(e).__name__}: {e}]") \
                 from None
-        header = ArrayHeader(tuple(shape), dtype, bool(fortran), offset)
+        header = ArrayHeader(tuple(shape), dtype, bool(fortran), offset, whole)
         if offset + header.size * dtype.itemsize != info.file_size:
             raise self.damaged(
                 f"array {name} declares shape {header.shape} of {dtype} "
@@ -187,9 +194,12 @@ class ModelArchive:
         """The data of member ``name``: exactly what its checked header declares."""
         n = header.size * header.dtype.itemsize
         try:
-            with self.zip.open(self.members[name]) as f:
-                f.read(header.offset)
-                data = f.read(n)
+            if header.member is not None:
+                data = header.member[header.offset:]
+            else:
+                with self.zip.open(self.members[name]) as f:
+                    f.read(header.offset)
+                    data = f.read(n)
         except ARCHIVE_ERRORS as e:
             raise self.damaged(f"array {name} cannot be read [{type(e).__name__}: {e}]") \
                 from None
