@@ -348,6 +348,7 @@ BAD_FIELDS = [
     ("meta.class_names", [str(i) for i in range(3)], "3 names but the network tells 10"),
     ("meta.class_names", list(range(10)), "class_names"),
     ("meta.binary_target", "7", "binary_target"), ("meta.binary_target", True, "binary_target"),
+    ("meta.binary_target", 7, "binary_target' must be null for a network with more than one"),
     ("meta.spec", 5, "meta.spec"), ("meta.dataset", {}, "meta.dataset"),
     ("meta.training", [], "meta.training"), ("meta.result", 0.9, "meta.result"),
     ("meta.history", [1], "meta.history"), ("meta.history.loss", ["a", "b"], "history.loss"),
@@ -379,7 +380,7 @@ def test_each_bad_header_field_is_named(tmp_path, small_model, field, value, mes
     ("meta.class_names", []), ("meta", KeyError), ("version", KeyError), ("dtype", KeyError),
     ("meta.history", None), ("meta.history.val_loss", []),
     ("meta.history.loss", [float("nan")] * 2),
-    ("meta.binary_target", 7), ("meta.anything", {"of": ["yours", 1]}),
+    ("meta.anything", {"of": ["yours", 1]}),
 ])
 def test_fields_that_may_be_left_out_or_empty(tmp_path, small_model, field, value):
     members = members_of(small_model)
@@ -388,6 +389,15 @@ def test_fields_that_may_be_left_out_or_empty(tmp_path, small_model, field, valu
     path = write_model(tmp_path / "m.npz", header,
                        {k: v for k, v in members.items() if k != "header"})
     use(dn.load_model(path))
+
+
+def test_a_one_vs_rest_model_keeps_its_target(tmp_path):
+    net = dn.build_network("784-8-1")
+    path = dn.save_model(net, tmp_path / "is7.npz", class_names=["not 7", "7"],
+                         metadata={"binary_target": 7})
+    back = dn.load_model(path)
+    assert back.meta["binary_target"] == 7 and back.class_names == ["not 7", "7"]
+    use(back)
 
 
 def test_weights_of_the_wrong_dtype_or_not_finite(tmp_path, small_model):

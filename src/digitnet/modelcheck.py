@@ -317,10 +317,12 @@ def _numbers(value: Any) -> bool:
         isinstance(v, int | float) and not isinstance(v, bool) for v in value)
 
 
-def check_meta(meta: dict[str, Any], n_classes: Callable[[], int], path: Path
+def check_meta(meta: dict[str, Any], n_classes: Callable[[], int | None], path: Path
                ) -> dict[str, Any]:
     """``meta`` if every field the commands read has the right type (and ``class_names`` one
-    name per class: ``n_classes()``); ModelFileError naming the field otherwise."""
+    name per class, ``binary_target`` only for a one-output network: ``n_classes()``, None when
+    a layer of your own keeps it from being known); ModelFileError naming the field otherwise.
+    """
     def want(key: str, ok: bool, what: str) -> None:
         if not ok:
             raise field_error(path, f"'meta.{key}'", what, meta[key])
@@ -329,22 +331,24 @@ def check_meta(meta: dict[str, Any], n_classes: Callable[[], int], path: Path
     if names is not None:
         want("class_names", isinstance(names, list) and all(isinstance(n, str) for n in names),
              "a list of strings")
-        if names and len(names) != n_classes():
+        if names and len(names) != (n_classes() or len(names)):
             raise ModelFileError(
                 f"{path}: header field 'meta.class_names' has {len(names)} names but the "
                 f"network tells {n_classes()} classes apart. The file is damaged or was edited: "
                 f"save the model again with one name per class (dn.save_model(net, path, "
                 f"class_names=[...]))")
+    target = meta.get("binary_target")
+    if target is not None:
+        want("binary_target", isinstance(target, int) and not isinstance(target, bool),
+             "a class number")
+        want("binary_target", (n_classes() or 2) == 2,
+             "null for a network with more than one output (it is set by `train --binary`)")
     for key in ("spec", "dataset", "digitnet_version"):
         if meta.get(key) is not None:
             want(key, isinstance(meta[key], str), "a string")
     for key in ("training", "result", "preprocessing"):
         if meta.get(key) is not None:
             want(key, isinstance(meta[key], dict), "a dict")
-    target = meta.get("binary_target")
-    if target is not None:
-        want("binary_target", isinstance(target, int) and not isinstance(target, bool),
-             "a class number")
     history = meta.get("history")
     if history is not None:
         want("history", isinstance(history, dict), "a dict (digitnet's History.as_dict())")

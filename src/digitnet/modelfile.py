@@ -215,7 +215,7 @@ def load_model(path: str | os.PathLike) -> Network:
             if not np.all(np.isfinite(values)):
                 raise archive.damaged(f"weight {name} holds NaN or infinite values")
             p[...] = values
-    net.meta = check_meta(meta, lambda: _n_classes(net, path), path)
+    net.meta = check_meta(meta, lambda: _n_classes(net), path)
     return net
 
 
@@ -264,9 +264,10 @@ def _match(archive: ModelArchive, have: dict[str, tuple[int, ...]],
                                   f"needs {shape}")
 
 
-def _n_classes(net: Network, path: Path) -> int:
+def _n_classes(net: Network) -> int | None:
+    """The classes ``net`` tells apart; None if a layer of your own keeps that from being known
+    (then ``predict`` says why)."""
     try:
         return net.n_classes
-    except DigitnetError as e:
-        raise ModelFileError(f"{path}: cannot tell how many classes the network tells apart: "
-                             f"{e}") from None
+    except DigitnetError:
+        return None

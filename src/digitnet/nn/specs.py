@@ -70,7 +70,9 @@ def build_network(spec: str | Sequence[int] = "mlp", *, activation: str = "relu"
 
     ``init`` defaults to He for ReLU-like activations and Glorot for sigmoid/tanh.
     ``dropout`` > 0 adds a Dropout layer after every hidden activation of a dense network
-    (None: the preset's own rate, 0 for plain specs).
+    (None: the preset's own rate, 0 for plain specs). The layers are planned first and checked
+    against ``limits.MAX_PARAMS``, ``MAX_VALUES_PER_IMAGE`` and ``MAX_LAYERS`` (``nn.sizes``):
+    a spec beyond them is a SpecError before anything is allocated.
     """
     if isinstance(spec, str) and spec.strip().lower() in PRESETS:
         spec, preset_dropout = PRESETS[spec.strip().lower()]
