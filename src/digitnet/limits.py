@@ -53,13 +53,17 @@ MAX_BLOBS = 500
 
 
 def size_text(n: float, unit: str = "B") -> str:
-    """1536 -> '1.5 KiB', 3e9 values -> '3 G values': sizes for messages."""
+    """1536 -> '1.5 KiB', 2**30 - 1 -> '1024 MiB', 3e9 values -> '3 G values': sizes for
+    messages."""
+    def number(v: float) -> str:
+        return f"{v:.3g}" if v < 1000 else f"{v:.0f}"
+
     if unit != "B":
         for div, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
             if n >= div:
-                return f"{n / div:.3g} {prefix} {unit}"
+                return f"{number(n / div)} {prefix} {unit}"
         return f"{n:,.0f} {unit}"
     for div, prefix in ((GiB * 1024, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (1024, "KiB")):
         if n >= div:
-            return f"{n / div:.3g} {prefix}"
+            return f"{number(n / div)} {prefix}"
     return f"{n:,.0f} bytes"
