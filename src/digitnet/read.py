@@ -31,6 +31,8 @@ from .data.images import (
     ink_map,
     list_images,
     load_image,
+    open_image,
+    reduce_image,
     shrink,
     side_by_side,
     to_gray,
@@ -220,11 +222,14 @@ def read_number(net: Any, image: str | os.PathLike | np.ndarray | Image.Image) -
     and box [left, top, right, bottom) in the original image's pixels.
     """
     if isinstance(image, (str, os.PathLike)):
-        gray = load_image(image)
+        image = open_image(image)
+    if isinstance(image, Image.Image):  # made smaller while it is 8-bit (reduce_image)
+        width, gray = image.size[0], to_gray(reduce_image(image, READ_SIDE))
     else:
         gray = to_gray(image)
+        width = gray.shape[1]
     small = shrink(gray, READ_SIDE)
-    scale = gray.shape[1] / small.shape[1]
+    scale = width / small.shape[1]
     pieces = segment(small)
     images = np.stack([p.image for p in pieces])
     proba = net.predict_proba(images)
