@@ -9,7 +9,8 @@ resident set), whether it ended in a traceback, and the last line it printed on 
     python bench/hostile_inputs.py --against /tmp/old/src   # and another one (`git archive`)
     python bench/hostile_inputs.py --cases idx,model --cap-gib 8
 
-Target: no traceback, exit status 1, peak memory <= 512 MiB for every input under 1 MiB.
+Target: no traceback, exit status 1, peak memory <= 512 MiB for every input under 1 MiB (the
+40-megapixel PNG, a line on a transparent page, is no bad input: it is read, exit status 0).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def dotted_paper(n_side: int, step: int) -> np.ndarray:
 
 def make_cases(d: Path) -> list[tuple[str, str, list[str]]]:
     """(class, name, digitnet arguments) for every case, its files made in ``d``."""
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     cases: list[tuple[str, str, list[str]]] = []
     sample = Path(__import__("digitnet").__file__).parent / "data" / "sample"
@@ -190,6 +191,11 @@ def make_cases(d: Path) -> list[tuple[str, str, list[str]]]:
         path = d / f"dots-{n_side**2}.png"
         Image.fromarray(dotted_paper(n_side, step)).save(path)
         cases.append(("read", f"dotted-paper-{n_side**2}", ["read", str(net), str(path)]))
+    big = Image.new("RGBA", (6320, 6320), (0, 0, 0, 0))  # 40 M pixels: within MAX_PIXELS
+    ImageDraw.Draw(big).line((1000, 3000, 5000, 3200), fill=(0, 0, 0, 255), width=80)
+    big.save(d / "40MP.png")
+    cases += [("read", "40MP-rgba-png-read", ["read", str(net), str(d / "40MP.png")]),
+              ("read", "40MP-rgba-png-predict", ["predict", str(net), str(d / "40MP.png")])]
     return cases
 
 
