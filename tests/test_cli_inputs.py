@@ -63,7 +63,7 @@ def cases():
         (["predict", "MODEL", "--test-size", "0"], "no test images to predict"),
         (["report", "MODEL", "--test-size", "0"], "no images to report on"),
         (["evaluate", "no-such-model.npz"], "no model file"),
-        (["evaluate", "."], "no model file"),
+        (["evaluate", "."], "is a folder, not a model file"),
         (["evaluate"], "required: MODEL"),
         (["predict", "MODEL", "--submission", "no/such/folder/s.csv"], "does not exist"),
         (["predict", "MODEL", "--submission", "."], "it is a folder"),

@@ -194,3 +194,30 @@ def test_pasted_mnist_digits_are_read_as_well_as_the_originals(net, sample, tmp_
     pasted = np.mean(net.predict(np.stack(prepared)) == y)
     assert plain > 0.88
     assert pasted >= plain - 0.02, f"pasted {pasted:.3f} vs plain {plain:.3f}"
+
+
+def test_a_huge_image_is_made_smaller_before_it_becomes_floats(tmp_path):
+    """A 40-megapixel RGBA PNG of 170 KB cost 900 MB read whole as float32; made smaller in
+    Pillow first (by a whole factor), it costs about its decoded pixels, with the same result
+    as shrinking the float image (up to 8-bit rounding)."""
+    import tracemalloc
+
+    from PIL import ImageDraw
+
+    from digitnet.data.images import load_image, reduce_image, shrink, to_gray
+
+    img = Image.new("RGBA", (6000, 4000), (0, 0, 0, 0))
+    ImageDraw.Draw(img).line((1000, 2000, 5000, 2200), fill=(20, 20, 20, 255), width=90)
+    img.save(tmp_path / "big.png")
+    assert (tmp_path / "big.png").stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        small = load_image(tmp_path / "big.png", max_side=600)
+        used = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert small.shape == (400, 600) and used < 200 * 2**20
+    whole = shrink(to_gray(img), 600)  # the float way, for comparison
+    assert np.abs(small - whole).max() < 3 / 255
+    assert reduce_image(img, 600).size == (600, 400)  # 6000 // 600 = 10
+    assert reduce_image(img.convert("P"), 600).size == img.size  # palette indices: not averaged

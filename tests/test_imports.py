@@ -12,12 +12,12 @@ PACKAGE = SRC / "digitnet"
 
 #: the data path, bottom first: a module may import modules of its own rank or below
 RANKS = [
-    ["errors", "extras", "files", "version", "threads"],
+    ["errors", "extras", "files", "version", "threads", "limits"],
     ["data"],
     ["nn"],
     ["optim", "augment", "parallel"],
     ["train", "recipes", "trace", "metrics", "onevsrest"],
-    ["gradcheck", "modelfile"],
+    ["gradcheck", "modelcheck", "modelfile"],
     ["doctor", "plots", "report", "read", "web", "cli"],
 ]
 

@@ -178,3 +178,86 @@ def test_cli_read_json(capsys, model_file, sure, sample, tmp_path):
 def test_cli_read_bad_file_prints_one_line(capsys, model_file, tmp_path):
     code, _, err = run(capsys, "read", model_file, tmp_path / "missing.png")
     assert code == 1 and err.startswith("digitnet: error: no such file")
+
+
+# --- many marks: dotted paper ------------------------------------------------------------------
+def dotted_paper(n_side, step, dot=2, ink=60):
+    """A photo-like page of n_side x n_side dots (``dot`` px square) every ``step`` px."""
+    size = n_side * step
+    img = np.full((size, size), 235, np.uint8)
+    for i in range(dot):
+        for j in range(dot):
+            img[step // 2 + i::step, step // 2 + j::step] = ink
+    return img
+
+
+@pytest.mark.parametrize("n_side, step", [(120, 12), (240, 6)])
+def test_dotted_paper_is_refused_quickly_with_little_memory(net, n_side, step):
+    """14,400 and 57,600 dots: before, n x n matrices of the blobs (4.9 GiB and 22 s for
+    14,400; a MemoryError for 57,600)."""
+    import time
+    import tracemalloc
+
+    img = dotted_paper(n_side, step)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(ImageError, match=f"{n_side**2:,} separate ink marks .* crop"):
+            read_number(net, img)
+        used = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert used < 200 * 2**20
+    assert time.perf_counter() - t0 < 10
+
+
+def test_a_number_on_dotted_paper_is_read(net, sure, sample):
+    """Dots much smaller than the digits are specks: the number is read as on plain paper."""
+    img = number_image(pick(sure, sample, "2026"))
+    paper = dotted_paper(-(-max(img.shape) // 12), 12)[:img.shape[0], :img.shape[1]]
+    assert read_number(net, np.minimum(img, paper)).number == "2026"
+
+
+def test_cli_read_dotted_paper_is_a_one_line_error(capsys, model_file, tmp_path):
+    path = tmp_path / "dots.png"
+    Image.fromarray(dotted_paper(120, 12)).save(path)
+    code, _, err = run(capsys, "read", model_file, path)
+    assert code == 1 and "14,400 separate ink marks" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def _merge_pairwise(boxes):
+    """The rule of read._merge, pair by pair (what it did before: an n x n matrix)."""
+    x0, x1 = boxes[:, 0], boxes[:, 2]
+    overlap = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
+    narrower = np.minimum((x1 - x0)[:, None], (x1 - x0)[None, :])
+    linked = overlap >= 0.5 * narrower
+    group = np.full(len(boxes), -1)
+    for start in range(len(boxes)):  # flood fill, components numbered by first blob
+        if group[start] >= 0:
+            continue
+        todo, group[start] = [start], group.max() + 1
+        while todo:
+            i = todo.pop()
+            for j in np.flatnonzero(linked[i] & (group < 0)):
+                group[j] = group[start]
+                todo.append(j)
+    return group
+
+
+def test_merging_blobs_by_their_centres_is_the_pairwise_rule():
+    from digitnet.read import _group_boxes, _merge
+
+    rng = np.random.default_rng(0)
+    for _ in range(1500):
+        n, width = int(rng.integers(1, 40)), int(rng.integers(2, 60))
+        x0 = rng.integers(0, width, n)
+        w = rng.integers(1, int(rng.integers(1, 25)) + 1, n)  # many equal widths: ties
+        boxes = np.stack([x0, rng.integers(0, 9, n), x0 + w, rng.integers(10, 20, n)], 1)
+        group = _merge(boxes)
+        np.testing.assert_array_equal(group, _merge_pairwise(boxes))
+        gbox = _group_boxes(boxes, group)
+        for g in range(group.max() + 1):
+            mine = boxes[group == g]
+            assert list(gbox[g]) == [mine[:, 0].min(), mine[:, 1].min(), mine[:, 2].max(),
+                                     mine[:, 3].max()]

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import SpecError
 from .nn.layers import Layer
 from .nn.network import Network
+from .nn.sizes import check_batch
 
 THRESHOLD = 1e-6
 
@@ -91,6 +93,16 @@ def _entries(arr: np.ndarray, max_entries: int, rng: np.random.Generator) -> np.
     return np.arange(n) if n <= max_entries else rng.choice(n, max_entries, replace=False)
 
 
+def random_inputs(net: Network, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` random inputs in [0, 1) of the width ``net`` takes, (n, n_inputs) float64, for
+    ``gradcheck``; SpecError if checking that many at once would need too much memory (see
+    ``nn.sizes.check_batch``)."""
+    if n < 1:
+        raise SpecError(f"a gradient check needs at least one input, got {n}")
+    check_batch(net, n, "gradcheck", itemsize=8)
+    return np.random.default_rng(seed).random((n, net.n_inputs))
+
+
 def gradcheck(target: Layer | Network, X: np.ndarray | None = None, y: np.ndarray | None = None,
               *, eps: float = 1e-6, max_entries: int = 200, seed: int = 0,
               threshold: float = THRESHOLD) -> GradcheckResult:
@@ -114,6 +126,7 @@ def gradcheck(target: Layer | Network, X: np.ndarray | None = None, y: np.ndarra
     if isinstance(t, Network):
         if X is None:
             X = rng.random((4, t.n_inputs))
+        check_batch(t, len(X), "gradcheck")
         X = np.asarray(X, dtype=np.float64)
         if y is None:
             y = rng.integers(0, t.n_classes, len(X))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,10 +24,14 @@ import numpy as np
 
 from .errors import DigitnetError, ModelFileError, SpecError
 from .files import file_problem, replace_file
+from .limits import MAX_PARAMS
+from .modelcheck import WEIGHT_DTYPES, ArrayHeader, ModelArchive, check_header, check_meta
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .nn.layers import BatchNorm, Dense, Dropout, Layer
+from .nn.losses import LOSSES
 from .nn.network import Network
+from .nn.sizes import plan_network
 
 FORMAT = "digitnet-model"
 VERSION = 1
@@ -187,52 +190,90 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
 def load_model(path: str | os.PathLike) -> Network:
     """Read a model file written by ``save_model``; ``net.meta`` holds its metadata.
 
-    A missing, truncated, corrupted or foreign file raises ModelFileError saying which.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(
-            f"no model file at {path}: train one with `digitnet train --out {path}`"
-        )
-    not_ours = (f"{path} is not a digitnet model file (or it is corrupted or truncated): "
-                "train a model with `digitnet train --out FILE` and pass that file")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "header" not in z.files:
-                raise ModelFileError(not_ours)
-            header = json.loads(z["header"].tobytes().decode("utf-8"))
-            arrays = {k.split("/", 1)[1]: z[k] for k in z.files
-                      if k.startswith(("param/", "state/"))}
-    except ModelFileError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, KeyError) as e:
-        raise ModelFileError(f"{not_ours} [{type(e).__name__}: {e}]") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ModelFileError(not_ours)
-    if header.get("version", 0) > VERSION:
-        raise ModelFileError(
-            f"{path} was written by a newer digitnet (format version {header['version']}); "
-            "upgrade digitnet to read it"
-        )
-    try:
-        net = network_from_config(header["network"], dtype=header.get("dtype", "float32"))
-    except (DigitnetError, KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") from None
-    expected = {name: p for name, p, _ in net.parameters()}
-    expected.update(dict(net.states()))
-    if set(expected) != set(arrays):
-        raise ModelFileError(
-            f"{path} is damaged: its weights ({', '.join(sorted(arrays)) or 'none'}) do not match "
-            f"its architecture ({', '.join(sorted(expected))})"
-        )
-    for name, p in expected.items():
-        if arrays[name].shape != p.shape:
-            raise ModelFileError(
-                f"{path} is damaged: weight {name} has shape {arrays[name].shape}, "
-                f"the architecture needs {p.shape}"
-            )
-        if not np.all(np.isfinite(arrays[name])):
-            raise ModelFileError(f"{path} is damaged: weight {name} holds NaN or infinite values")
-        p[...] = arrays[name]
-    net.meta = header.get("meta", {})
+    A missing, truncated, corrupted, foreign or hostile file raises ModelFileError saying which
+    (and nothing else: see modelcheck.py). Nothing large is allocated before it is checked:
+    the zip directory against the file's size, the header's fields, the architecture against
+    ``limits.MAX_PARAMS``, each array's .npy header against what the architecture needs; then
+    the layers are built and the arrays read into them."""
+    path = Path(os.fsdecode(path))
+    with ModelArchive(path) as archive:
+        layers, loss, dtype, meta = check_header(
+            archive.header(), path, fmt=FORMAT, version=VERSION, losses=LOSSES,
+            layer_types=LAYER_TYPES)
+        try:
+            plan = plan_network(layers)
+        except SpecError as e:
+            raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
+                from None
+        headers = _array_headers(archive, plan.arrays)
+        try:
+            net = network_from_config({"layers": layers, "loss": loss}, dtype=dtype)
+        except DigitnetError as e:
+            raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
+                from None
+        expected = {name: p for name, p, _ in net.parameters()}
+        expected.update(dict(net.states()))
+        _match(archive, {k: h.shape for k, (_, h) in headers.items()},
+               {k: p.shape for k, p in expected.items()})
+        for name, p in expected.items():
+            key, header = headers[name]
+            values = archive.read(key, header)
+            if not np.all(np.isfinite(values)):
+                raise archive.damaged(f"weight {name} holds NaN or infinite values")
+            p[...] = values
+    net.meta = check_meta(meta, lambda: _n_classes(net), path)
     return net
+
+
+def _array_headers(archive: ModelArchive, planned: list[dict[str, tuple[int, ...]] | None]
+                   ) -> dict[str, tuple[str, ArrayHeader]]:
+    """Every array's .npy header by name ("0.W": (member, header)), read without its data:
+    float weights, at most limits.MAX_PARAMS values, and, for digitnet's own layers, the shapes
+    the architecture (``planned``, by nn.sizes.plan_network) needs."""
+    headers: dict[str, tuple[str, ArrayHeader]] = {}
+    totals = {"param": 0, "state": 0}
+    for key in archive.members:
+        if key == "header":
+            continue
+        kind, name = key.split("/", 1)
+        if name in headers:
+            raise archive.damaged(f"it holds weight {name} twice")
+        h = archive.array_header(key)
+        if h.dtype.kind != "f" or h.dtype.name not in WEIGHT_DTYPES:
+            raise archive.damaged(f"weight {name} is of type {h.dtype}, not float32 or float64")
+        totals[kind] += h.size
+        if totals[kind] > MAX_PARAMS:
+            raise ModelFileError(
+                f"{archive.path}: its arrays hold more than {MAX_PARAMS:,} values (the limit, "
+                f"digitnet.limits.MAX_PARAMS, is on the parameters of a network)")
+        headers[name] = (key, h)
+    yours = {str(i) for i, arrays in enumerate(planned) if arrays is None}  # compared once built
+    _match(archive, {k: h.shape for k, (_, h) in headers.items() if k.split(".")[0] not in yours},
+           {f"{i}.{k}": shape for i, arrays in enumerate(planned) for k, shape in
+            (arrays or {}).items()})
+    return headers
+
+
+def _match(archive: ModelArchive, have: dict[str, tuple[int, ...]],
+           need: dict[str, tuple[int, ...]]) -> None:
+    """ModelFileError unless the file's arrays ``have`` are those the architecture ``need``s."""
+    if set(have) != set(need):
+        def names(d: dict[str, Any]) -> str:
+            listed = sorted(d)
+            return ", ".join(listed[:12]) + (f" and {len(listed) - 12} more"
+                                              if len(listed) > 12 else "") or "none"
+        raise archive.damaged(f"its weights ({names(have)}) do not match its architecture "
+                              f"({names(need)})")
+    for name, shape in need.items():
+        if have[name] != shape:
+            raise archive.damaged(f"weight {name} has shape {have[name]}, the architecture "
+                                  f"needs {shape}")
+
+
+def _n_classes(net: Network) -> int | None:
+    """The classes ``net`` tells apart; None if a layer of your own keeps that from being known
+    (then ``predict`` says why)."""
+    try:
+        return net.n_classes
+    except DigitnetError:
+        return None

@@ -4,7 +4,7 @@ line in a photo or scan (``read_number``: "2026").
 A number is segmented like this:
 
     image --ink_map--> ink (H, W), mask (H, W)          (see digitnet.data.images)
-    mask --label, 8-connected--> blobs
+    mask --label, 8-connected--> blobs (at most MAX_BLOBS: not thousands of dots of dotted paper)
     blobs overlapping in x by half the narrower one --merge--> groups
         (a broken stroke, a 5 whose top bar was written apart)
     groups much shorter than the tallest --drop--> (dots, commas, a minus sign, specks)
@@ -31,23 +31,25 @@ from .data.images import (
     ink_map,
     list_images,
     load_image,
+    open_image,
+    reduce_image,
     shrink,
     side_by_side,
     to_gray,
 )
 from .errors import ImageError
 from .extras import missing
+from .limits import MAX_BLOBS
 
 try:
     from PIL import Image
     from scipy import ndimage
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
 except ImportError as e:
     raise missing("images", e) from None
 
 READ_SIDE = 1600  # images are read from a copy whose longer side is at most this
 MERGE = 0.5  # blobs overlapping in x by this share of the narrower one's width are one digit
+#             (_merge's centre test is this rule for 1/2 exactly)
 MIN_HEIGHT = 0.4  # groups shorter than this share of the tallest group are not digits
 WIDE = 1.2  # a group wider than this many line heights holds touching digits...
 DIGIT_WIDTH = 0.7  # ...about one per this many line heights of width
@@ -84,12 +86,55 @@ def _boxes(labels: np.ndarray, n: int) -> np.ndarray:
 
 def _merge(boxes: np.ndarray) -> np.ndarray:
     """Group index per blob: blobs whose x-ranges overlap by >= MERGE of the narrower width,
-    and chains of them, form one group (connected components of the overlap graph)."""
-    x0, x1 = boxes[:, 0], boxes[:, 2]
-    overlap = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
-    narrower = np.minimum((x1 - x0)[:, None], (x1 - x0)[None, :])
-    _, group = connected_components(csr_matrix(overlap >= MERGE * narrower), directed=False)
-    return group
+    and chains of them, form one group (connected components of the overlap graph), numbered
+    in the order of their first blob.
+
+    With MERGE = 1/2 the narrower of two blobs overlaps the other by half its width exactly when
+    its centre lies in the other's x-range. So the blobs are taken widest first: each is added
+    to a segment tree over x (in half pixels, so that centres are whole) and joined (union-find)
+    with every blob already there whose range holds its centre; a tree node's blobs, once all
+    joined, are kept as one. O(n log W) for n blobs W pixels apart, where comparing every pair
+    took n^2 (4.9 GiB for the 14,400 dots of a photo of dotted paper)."""
+    x0, x1 = (boxes[:, 0] * 2).tolist(), (boxes[:, 2] * 2).tolist()
+    parent = list(range(len(boxes)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    leaves = 1 << (max(x1, default=0) + 1).bit_length()  # tree node i: children 2i, 2i + 1
+    nodes: dict[int, list[int]] = {}
+    for j in sorted(range(len(boxes)), key=lambda b: x0[b] - x1[b]):  # widest first
+        lo, hi = x0[j] + leaves, x1[j] + leaves + 1  # the nodes that cover [x0, x1]
+        while lo < hi:
+            if lo & 1:
+                nodes.setdefault(lo, []).append(j)
+                lo += 1
+            if hi & 1:
+                hi -= 1
+                nodes.setdefault(hi, []).append(j)
+            lo, hi = lo >> 1, hi >> 1
+        node = (x0[j] + x1[j]) // 2 + leaves  # j's centre, and the nodes above it
+        while node:
+            held = nodes.get(node)
+            if held:
+                for k in held:
+                    parent[find(k)] = find(j)
+                nodes[node] = held[:1]  # all joined: one of them stands for them all
+            node >>= 1
+    first: dict[int, int] = {}
+    return np.array([first.setdefault(find(b), len(first)) for b in range(len(boxes))],
+                    dtype=np.int64)
+
+
+def _group_boxes(boxes: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """(G, 4) boxes [x0, y0, x1, y1) around each group's blobs (groups numbered 0..G-1)."""
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.diff(group[order], prepend=-1))
+    return np.hstack([np.minimum.reduceat(boxes[order, :2], starts),
+                      np.maximum.reduceat(boxes[order, 2:], starts)])
 
 
 def _cuts(profile: np.ndarray, k: int) -> list[int]:
@@ -131,7 +176,8 @@ def _pieces(ink: np.ndarray, sub: np.ndarray, origin: tuple[int, int],
 
 def segment(gray: np.ndarray) -> list[Piece]:
     """Find the digits of a number written on one line in a grayscale image (H, W) in [0, 1];
-    left to right. Raises ImageError if there is no ink.
+    left to right. Raises ImageError if there is no ink, or more than MAX_BLOBS marks that are
+    not specks. Time and memory grow with the image's pixels, not with its marks.
 
     Touching digits are split by width alone: asking the network which split it reads most
     confidently was tried and was no better (thin slices read confidently as 1s).
@@ -140,12 +186,14 @@ def segment(gray: np.ndarray) -> list[Piece]:
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if n == 0:
         raise ImageError("no digits found: the image holds no ink")
+    if n > MAX_BLOBS:  # specks much smaller than the largest mark are gone already (ink_map)
+        raise ImageError(
+            f"the image holds {n:,} separate ink marks of similar size, more than the "
+            f"{MAX_BLOBS} a number is read from (a photo of dotted or squared paper, or "
+            f"noise?): crop the image to the number, or photograph it on plain paper")
     boxes = _boxes(labels, n)
     group = _merge(boxes)
-    n_groups = int(group.max()) + 1
-    gbox = np.stack([np.array([boxes[group == g, 0].min(), boxes[group == g, 1].min(),
-                               boxes[group == g, 2].max(), boxes[group == g, 3].max()])
-                     for g in range(n_groups)])
+    gbox = _group_boxes(boxes, group)
     heights = gbox[:, 3] - gbox[:, 1]
     keep = heights >= MIN_HEIGHT * heights.max()
     line = float(np.median(heights[keep]))
@@ -174,11 +222,14 @@ def read_number(net: Any, image: str | os.PathLike | np.ndarray | Image.Image) -
     and box [left, top, right, bottom) in the original image's pixels.
     """
     if isinstance(image, (str, os.PathLike)):
-        gray = load_image(image)
+        image = open_image(image)
+    if isinstance(image, Image.Image):  # made smaller while it is 8-bit (reduce_image)
+        width, gray = image.size[0], to_gray(reduce_image(image, READ_SIDE))
     else:
         gray = to_gray(image)
+        width = gray.shape[1]
     small = shrink(gray, READ_SIDE)
-    scale = gray.shape[1] / small.shape[1]
+    scale = width / small.shape[1]
     pieces = segment(small)
     images = np.stack([p.image for p in pieces])
     proba = net.predict_proba(images)

@@ -19,6 +19,7 @@ from .errors import SpecError
 from .nn.layers import Dense, Dropout, Layer
 from .nn.losses import SigmoidBinaryCrossEntropy
 from .nn.probe import ACTIVATION_TYPES
+from .nn.sizes import check_batch
 from .optim import default_lr, make_optimizer
 
 if TYPE_CHECKING:
@@ -297,6 +298,7 @@ def trace_step(net: Network, X: np.ndarray, y: np.ndarray, *, lr: float | None =
                         "or 'columns' (the notebooks': one image per column)")
     lr = default_lr(optimizer, lr)
     X = net.check_input(X)
+    check_batch(net, len(X), "trace (it keeps every array of the step)", copies=2)
     y = np.asarray(y)
     if y.shape != (len(X),) or not np.issubdtype(y.dtype, np.integer):
         raise SpecError(f"trace needs one integer class label per image, shape ({len(X)},); "

@@ -28,6 +28,7 @@ from .augment import Augment
 from .errors import SpecError, TrainingError
 from .nn.checks import label_problem
 from .nn.network import Network
+from .nn.sizes import check_batch
 from .optim import default_lr, get_schedule, make_optimizer
 from .parallel import Replicas
 from .threads import LoadMeter, blas_threads, choose, forced
@@ -172,6 +173,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         raise SpecError("there are no training images: pass at least one image and its label")
     if epochs < 1 or batch_size < 1:
         raise SpecError(f"epochs and batch size must be at least 1, got {epochs}, {batch_size}")
+    check_batch(net, min(batch_size, len(x)), "batch_size")
     if not 0 <= warmup <= epochs:
         raise SpecError(f"warmup must be between 0 and the number of epochs ({epochs}), "
                         f"got {warmup}")

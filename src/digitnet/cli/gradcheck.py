@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
-
 from . import options
 
 
@@ -31,10 +29,10 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    from ..gradcheck import gradcheck
+    from ..gradcheck import gradcheck, random_inputs
 
     net, _ = options.model_or_spec(args)
-    X = np.random.default_rng(args.seed).random((args.batch, net.n_inputs))
+    X = random_inputs(net, args.batch, args.seed)
     res = gradcheck(net, X, eps=args.eps, max_entries=args.max_entries, seed=args.seed,
                     threshold=args.threshold)
     print(f"gradcheck: {args.model} ({net.n_params:,} parameters), {args.batch} random inputs, "

@@ -16,15 +16,25 @@ the name. Anything that does not match this layout exactly raises ``DataError``.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import stat
 import struct
 import tempfile
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from digitnet.errors import DataError
+from digitnet.limits import (
+    GZIP_RATIO_FLOOR,
+    MAX_DATA_BYTES,
+    MAX_GZIP_RATIO,
+    MiB,
+    size_text,
+)
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_NDIM = 8  # real IDX files have 1 to 4 dimensions; more means a corrupt header
@@ -47,19 +57,47 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Returns e.g. ``(60000, 28, 28) uint8`` for MNIST images, ``(60000,) uint8`` for labels.
     Raises ``DataError`` naming the file for a missing, corrupt, truncated or oversized file.
+    The header is read first and the size it declares checked (``limits.MAX_DATA_BYTES``; a
+    gzip'd file may declare at most ``limits.MAX_GZIP_RATIO`` times its own size): only then is
+    the data read, exactly as much as declared, so a damaged or hostile file never costs more
+    than about twice the data it may declare.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    if data[:2] == GZIP_MAGIC:
-        data = _gunzip(data, path)
-    if len(data) < 4:
-        raise DataError(f"{path} is too short to be an IDX file ({len(data)} bytes); {_REPLACE}.")
-    if data[0] != 0 or data[1] != 0:
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # before open(), which waits on a pipe
+            raise DataError(f"{path} is not a regular file (a folder, a pipe?); pass an IDX "
+                            "file such as train-images-idx3-ubyte.gz.")
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            if raw.read(2) == GZIP_MAGIC:
+                raw.seek(0)
+                with gzip.GzipFile(fileobj=raw) as f:
+                    return _read_idx(f, path, size, gzipped=True)
+            raw.seek(0)
+            return _read_idx(raw, path, size, gzipped=False)
+    except FileNotFoundError:
+        raise DataError(f"IDX file not found: {path}. Check the path.") from None
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        if isinstance(err, gzip.BadGzipFile | EOFError | zlib.error):
+            raise DataError(f"{path} is a damaged gzip file ({err}); delete it and download "
+                            "or copy it again.") from None
+        raise DataError(f"cannot read {path}: {err.strerror or err}.") from None
+
+
+def _read_idx(f: BinaryIO, path: Path, size: int, gzipped: bool) -> np.ndarray:
+    """The IDX array in ``f``: a file of ``size`` bytes, or the gzip stream of one. Its data is
+    read only after its header declared at most MAX_DATA_BYTES (and, gzip'd, at most
+    MAX_GZIP_RATIO times the file's size, or GZIP_RATIO_FLOOR), in chunks: memory follows the
+    data that is there, whatever the header declares."""
+    head = f.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path} is too short to be an IDX file ({len(head)} bytes); {_REPLACE}.")
+    if head[0] != 0 or head[1] != 0:
         raise DataError(
             f"{path} is not an IDX file: it should start with bytes 00 00 but starts with "
-            f"{data[:4].hex(' ')}. Use MNIST-style IDX files such as train-images-idx3-ubyte.gz."
+            f"{head.hex(' ')}. Use MNIST-style IDX files such as train-images-idx3-ubyte.gz."
         )
-    code, ndim = data[2], data[3]
+    code, ndim = head[2], head[3]
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
         raise DataError(f"{path}: unsupported IDX data type code 0x{code:02X} (known: {known}).")
@@ -68,25 +106,76 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             f"{path} has a corrupt IDX header: it declares {ndim} dimensions "
             f"(expected 1 to {MAX_NDIM}); {_REPLACE}."
         )
-    header_len = 4 + 4 * ndim
-    if len(data) < header_len:
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise DataError(f"{path} is truncated inside its IDX header; {_REPLACE}.")
-    shape = struct.unpack(f">{ndim}I", data[4:header_len])
+    shape = struct.unpack(f">{ndim}I", dims)
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    got = len(data) - header_len
-    if got < expected:
+    expected = math.prod(shape) * dtype.itemsize
+    if expected > MAX_DATA_BYTES:
+        raise DataError(
+            f"{path}: its IDX header declares shape {shape}, {size_text(expected)} of data; "
+            f"the limit is {size_text(MAX_DATA_BYTES)} (digitnet.limits.MAX_DATA_BYTES). The "
+            f"header is damaged, or the dataset is larger than digitnet reads; {_REPLACE}."
+        )
+    if gzipped and expected > max(MAX_GZIP_RATIO * size, GZIP_RATIO_FLOOR):
+        raise DataError(
+            f"{path}: its IDX header declares shape {shape}, {size_text(expected)} of data, "
+            f"more than {MAX_GZIP_RATIO} times the size of the compressed file (the limit, "
+            f"digitnet.limits.MAX_GZIP_RATIO, against decompression bombs). If the file is "
+            f"genuine, decompress it (gunzip) and read the raw file; otherwise {_REPLACE}."
+        )
+    follow = size - 4 - 4 * ndim  # in a raw file, the bytes after the header
+    data, got = (None, follow) if not gzipped and follow < expected else _read_data(f, expected)
+    if data is None or got < expected:
         raise DataError(
             f"{path} is truncated: its header declares shape {shape} ({expected:,} bytes of data) "
             f"but only {got:,} bytes follow. The file is incomplete; {_REPLACE}."
         )
-    if got > expected:
+    extra = _count_rest(f) if gzipped else follow - expected
+    if extra:
+        more = f"{extra:,}" if extra < _MAX_COUNTED else f"more than {_MAX_COUNTED:,}"
         raise DataError(
-            f"{path} has {got - expected:,} unexpected bytes after the data its header declares "
+            f"{path} has {more} unexpected bytes after the data its header declares "
             f"(shape {shape}). The file is damaged or not an IDX file; {_REPLACE}."
         )
-    array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
-    return array.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
+    array = data.view(dtype).reshape(shape)
+    return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
+
+
+def _read_data(f: BinaryIO, n: int) -> tuple[np.ndarray | None, int]:
+    """(up to ``n`` bytes of ``f`` as a new uint8 array, how many there were), read in chunks
+    of 1 MiB, doubling up to _CHUNK (a read makes room for all it asks for): a header that
+    declares more than the file holds costs about what it holds."""
+    chunks, got, step = [], 0, MiB
+    while got < n:
+        chunk = f.read(min(step, n - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+        step = min(2 * step, _CHUNK)
+    data = np.empty(got, np.uint8)
+    at = 0
+    for chunk in chunks:
+        data[at:at + len(chunk)] = np.frombuffer(chunk, np.uint8)
+        at += len(chunk)
+    return data, got
+
+
+_CHUNK = 16 * MiB
+_MAX_COUNTED = 64 * MiB  # trailing bytes counted for the message, in 1 MiB reads
+
+
+def _count_rest(f: BinaryIO) -> int:
+    """How many bytes are left in ``f`` (up to _MAX_COUNTED), read in bounded chunks."""
+    n = 0
+    while n < _MAX_COUNTED:
+        chunk = f.read(MiB)
+        if not chunk:
+            break
+        n += len(chunk)
+    return n
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -165,22 +254,4 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         raise DataError(
             f"cannot write {path}: {err.strerror or err}. Check that the folder exists and that "
             "you may write to it."
-        ) from None
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"IDX file not found: {path}. Check the path.") from None
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror or err}.") from None
-
-
-def _gunzip(data: bytes, path: Path) -> bytes:
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as err:
-        raise DataError(
-            f"{path} is a damaged gzip file ({err}); delete it and download or copy it again."
         ) from None

@@ -8,19 +8,26 @@ A submission is ``ImageId,Label`` with ImageId counting from 1.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from digitnet.data.idx import atomic_write
 from digitnet.errors import DataError
+from digitnet.limits import MAX_DATA_BYTES, size_text
 
 N_PIXELS = 784
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
 _HEADERS = "'label,pixel0,...,pixel783' (train.csv) or 'pixel0,...,pixel783' (test.csv)"
 _CHUNK = 1000  # lines per block when searching for the first bad line
+_MAX_HEADER = 16_384  # characters: the 785 column names take 6,909
+_MAX_LINE = 65_536  # characters of a data line: 785 numbers take at most 3,140 (+ spaces)
+_BLOCK = 1 << 18  # bytes (characters) read at a time when scanning the file for line ends
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -29,18 +36,26 @@ def read_kaggle_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | N
 
     Returns ``x (N, 784) uint8`` and ``y (N,) int64``, or ``y = None`` for test.csv.
     Raises ``DataError`` naming the file and the (1-based) line of the first bad row.
+    The file is parsed as it is read, never held whole: it costs about its parsed values
+    (2 bytes per value, at most its own size) and at most ``limits.MAX_DATA_BYTES``.
     """
     path = Path(path)
-    lines = _read_lines(path)
-    has_label = _parse_header(lines[0], path)
+    has_label = _parse_header(_first_line(path), path)
     ncols = N_PIXELS + int(has_label)
-    rows = lines[1:]
-    if not any(line.strip() for line in rows):  # stops at the first data row
-        raise DataError(f"{path}: no data rows after the header on line 1; add rows of pixels.")
+    _check_line_lengths(path)
     try:
-        values = _parse_rows(rows, ncols, has_label)
+        with warnings.catch_warnings():  # "input contained no data": said below
+            warnings.simplefilter("ignore", UserWarning)
+            values = _parse_rows(str(path), ncols, has_label, skiprows=1)
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a text CSV file; pass Kaggle's train.csv or "
+                        "test.csv.") from None
     except ValueError:
-        raise DataError(_find_bad_line(rows, ncols, has_label, path)) from None
+        raise DataError(_find_bad_line(path, ncols, has_label)) from None
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}.") from None
+    if not len(values):
+        raise DataError(f"{path}: no data rows after the header on line 1; add rows of pixels.")
     x = values[:, has_label:].astype(np.uint8)
     y = values[:, 0].astype(np.int64) if has_label else None
     return x, y
@@ -66,21 +81,41 @@ def write_submission(path: str | os.PathLike, labels: np.ndarray) -> None:
     atomic_write(path, text.getvalue().encode())
 
 
-def _read_lines(path: Path) -> list[str]:
-    """The file's lines, newline characters removed; at least one (the header)."""
+def _open(path: Path) -> io.TextIOWrapper:
+    """``path`` opened as UTF-8 text (a byte-order mark skipped); DataError if it is missing,
+    not a regular file or larger than MAX_DATA_BYTES."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # checked before open(), which waits on a pipe
+            raise DataError(f"{path} is not a regular file (a folder, a pipe?); pass Kaggle's "
+                            "train.csv or test.csv.")
+        if st.st_size > MAX_DATA_BYTES:
+            raise DataError(f"{path} is {size_text(st.st_size)}; the limit is "
+                            f"{size_text(MAX_DATA_BYTES)} (digitnet.limits.MAX_DATA_BYTES). "
+                            "Kaggle's train.csv is 73 MB: split larger files.")
+        return open(path, encoding="utf-8-sig")  # noqa: SIM115 (the caller closes it)
     except FileNotFoundError:
         raise DataError(f"CSV file not found: {path}. Check the path.") from None
-    except UnicodeDecodeError:
-        raise DataError(
-            f"{path} is not a text CSV file; pass Kaggle's train.csv or test.csv."
-        ) from None
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror or err}.") from None
-    if not text.strip():
-        raise DataError(f"{path}, line 1: the file is empty; expected a header {_HEADERS}.")
-    return text.split("\n")
+
+
+def _first_line(path: Path) -> str:
+    """The header line, without its line end; DataError if the file is empty or not text."""
+    try:
+        with _open(path) as f:
+            line = f.readline(_MAX_HEADER + 1)
+            if not line.strip() and not any(block.strip() for block in iter(
+                    lambda: f.read(_BLOCK), "")):
+                raise DataError(f"{path}, line 1: the file is empty; expected a header "
+                                f"{_HEADERS}.")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a text CSV file; pass Kaggle's train.csv or "
+                        "test.csv.") from None
+    if len(line) > _MAX_HEADER:
+        raise DataError(f"{path}, line 1: found a line of more than {_MAX_HEADER:,} "
+                        f"characters; the first line must be {_HEADERS}.")
+    return line.rstrip("\r\n")
 
 
 def _parse_header(line: str, path: Path) -> bool:
@@ -98,38 +133,77 @@ def _parse_header(line: str, path: Path) -> bool:
     raise DataError(f"{path}, line 1: found {found}; the first line must be {_HEADERS}.")
 
 
-def _parse_rows(rows: list[str], ncols: int, has_label: bool) -> np.ndarray:
-    """Fast path: the rows as an ``(N, ncols) int16`` array; ValueError if any row is bad."""
-    values = np.loadtxt(rows, delimiter=",", dtype=np.int16, comments=None, ndmin=2)
-    if values.shape[1] != ncols:
+def _parse_rows(rows: str | list[str], ncols: int, has_label: bool,
+                skiprows: int = 0) -> np.ndarray:
+    """Fast path: the rows (a file's name, or lines) as an ``(N, ncols) int16`` array; ValueError
+    if any row is bad."""
+    values = np.loadtxt(rows, delimiter=",", dtype=np.int16, comments=None, ndmin=2,
+                        skiprows=skiprows, encoding="utf-8-sig")
+    if len(values) and values.shape[1] != ncols:
         raise ValueError("wrong number of columns")
     pixels = values[:, int(has_label) :]
     if pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255:
         raise ValueError("pixel out of range")
-    if has_label and (values[:, 0].min() < 0 or values[:, 0].max() > 9):
+    if has_label and len(values) and (values[:, 0].min() < 0 or values[:, 0].max() > 9):
         raise ValueError("label out of range")
     return values
 
 
-def _find_bad_line(rows: list[str], ncols: int, has_label: bool, path: Path) -> str:
+def _check_line_lengths(path: Path) -> None:
+    """DataError naming the first line of more than _MAX_LINE bytes, found reading the file in
+    blocks (a row of 785 numbers has at most 3,140): the parser's memory grows with the
+    longest line."""
+    run, number = 0, 1  # bytes of the current line so far, and its number
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_BLOCK), b""):
+            ends = np.flatnonzero(np.frombuffer(block, np.uint8) == ord("\n"))
+            lengths = np.diff(ends, prepend=-1) - 1  # of the lines ending in this block
+            if lengths.size:
+                lengths[0] += run
+                run = len(block) - 1 - int(ends[-1])
+            else:
+                run += len(block)
+            long = np.flatnonzero(lengths > _MAX_LINE)
+            if long.size or run > _MAX_LINE:
+                line = number + int(long[0]) if long.size else number + lengths.size
+                raise DataError(f"{path}, line {line}: has more than {_MAX_LINE:,} "
+                                "characters, far more than a row of 785 numbers; fix or "
+                                "remove it.")
+            number += lengths.size
+
+
+def _find_bad_line(path: Path, ncols: int, has_label: bool) -> str:
     """Slow path, run only after the fast path failed: a message naming the first bad line.
 
-    Parses blocks of rows with the fast parser and checks line by line only in a failing block.
+    Reads the file again in blocks of _CHUNK lines, parses each block with the fast parser and
+    checks line by line only in a failing block.
     """
-    for start in range(0, len(rows), _CHUNK):
-        block = rows[start : start + _CHUNK]
-        filled = [line for line in block if line.strip()]
-        try:
-            if filled:
-                _parse_rows(filled, ncols, has_label)
-            continue
-        except ValueError:
-            pass
-        for offset, line in enumerate(block):
-            problem = _row_problem(line, ncols, has_label)
-            if problem:  # +2: one for the header, one because lines count from 1
-                return f"{path}, line {start + offset + 2}: {problem}"
+    with _open(path) as f:
+        lines = (line.rstrip("\r\n") for line in f)
+        next(lines)  # the header
+        number = 1
+        while block := list(itertools.islice(lines, _CHUNK)):
+            problem = _block_problem(block, ncols, has_label)
+            if problem:
+                return f"{path}, line {number + problem[0] + 1}: {problem[1]}"
+            number += len(block)
     return f"{path} could not be read as rows of whole numbers; expected Kaggle's CSV format."
+
+
+def _block_problem(block: list[str], ncols: int, has_label: bool) -> tuple[int, str] | None:
+    """(index, what is wrong) for the first bad line of a block of lines, or None."""
+    filled = [line for line in block if line.strip()]
+    try:
+        if filled:
+            _parse_rows(filled, ncols, has_label)
+        return None
+    except ValueError:
+        pass
+    for i, line in enumerate(block):
+        problem = _row_problem(line, ncols, has_label)
+        if problem:
+            return i, problem
+    return None
 
 
 def _row_problem(line: str, ncols: int, has_label: bool) -> str | None:

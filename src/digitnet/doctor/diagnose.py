@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import SpecError
 from ..nn.network import Network
 from ..nn.probe import measure
+from ..nn.sizes import check_batch
 from ..optim import default_lr, make_optimizer
 from .checks import check_inputs, check_probabilities
 from .findings import Diagnosis, Thresholds, ordered
@@ -33,6 +34,8 @@ def diagnose(net: Network, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | 
     th = thresholds or Thresholds()
     if steps < 0 or batch_size < 1:
         raise SpecError(f"steps must be >= 0 and batch size >= 1, got {steps}, {batch_size}")
+    if steps:
+        check_batch(net, batch_size, "batch_size")
     lr = default_lr(optimizer, lr)
     x_raw = np.asarray(x)
     findings = check_inputs(x_raw, y, net.n_classes, th, n_inputs=net.n_inputs)

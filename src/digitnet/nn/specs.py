@@ -32,6 +32,7 @@ from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .network import Network
+from .sizes import plan_network
 
 #: preset name -> (spec, default dropout). "mlp" is what `digitnet train` uses by default.
 PRESETS: dict[str, tuple[str, float]] = {
@@ -69,7 +70,9 @@ def build_network(spec: str | Sequence[int] = "mlp", *, activation: str = "relu"
 
     ``init`` defaults to He for ReLU-like activations and Glorot for sigmoid/tanh.
     ``dropout`` > 0 adds a Dropout layer after every hidden activation of a dense network
-    (None: the preset's own rate, 0 for plain specs).
+    (None: the preset's own rate, 0 for plain specs). The layers are planned first and checked
+    against ``limits.MAX_PARAMS``, ``MAX_VALUES_PER_IMAGE`` and ``MAX_LAYERS`` (``nn.sizes``):
+    a spec beyond them is a SpecError before anything is allocated.
     """
     if isinstance(spec, str) and spec.strip().lower() in PRESETS:
         spec, preset_dropout = PRESETS[spec.strip().lower()]
@@ -81,29 +84,45 @@ def build_network(spec: str | Sequence[int] = "mlp", *, activation: str = "relu"
     if isinstance(spec, str) and not spec.strip():
         raise SpecError(f"the network spec is empty: {_HELP}")
     if isinstance(spec, str) and not is_dense_spec(spec):
-        layers = _conv_layers(spec, activation, init, dropout or 0.0)
+        plans = _conv_layers(spec, activation, init, dropout or 0.0)
     else:
         sizes = parse_sizes(spec) if isinstance(spec, str) else [int(s) for s in spec]
-        layers = _dense_layers(sizes, activation, init, dropout or 0.0)
+        plans = _dense_layers(sizes, activation, init, dropout or 0.0)
+    try:  # what it would allocate, before allocating it
+        plan_network([{"type": cls.__name__, **args} for cls, args in plans])
+    except SpecError as e:
+        raise SpecError(f"network spec {_short(spec)}: {e}") from None
+    layers = [cls(**args) for cls, args in plans]
     last = next(layer for layer in reversed(layers) if isinstance(layer, Dense))
     loss = SigmoidBinaryCrossEntropy.name if last.n_out == 1 else SoftmaxCrossEntropy.name
     return Network(layers, loss=loss, seed=seed, dtype=dtype)
 
 
-def _dense_layers(sizes: list[int], activation: str, init: str, dropout: float) -> list[Layer]:
-    layers: list[Layer] = []
+def _short(spec: str | Sequence[int]) -> str:
+    text = repr(spec if isinstance(spec, str) else "-".join(map(str, spec)))
+    return text if len(text) <= 80 else text[:76] + "...'"
+
+
+#: a layer to build: its class and its arguments (a network is planned, checked, then built)
+LayerPlan = tuple[type[Layer], dict[str, Any]]
+
+
+def _dense_layers(sizes: list[int], activation: str, init: str,
+                  dropout: float) -> list[LayerPlan]:
+    plans: list[LayerPlan] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = i == len(sizes) - 2
         # the output layer feeds softmax/sigmoid: Glorot suits it whatever the hidden init is
-        layers.append(Dense(n_in, n_out, init=init if not last or init == "small" else "glorot"))
+        plans.append((Dense, {"n_in": n_in, "n_out": n_out,
+                              "init": init if not last or init == "small" else "glorot"}))
         if not last:
-            layers.append(ACTIVATIONS[activation]())
+            plans.append((ACTIVATIONS[activation], {}))
             if dropout:
-                layers.append(Dropout(dropout))
-    return layers
+                plans.append((Dropout, {"p": dropout}))
+    return plans
 
 
-def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[Layer]:
+def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[LayerPlan]:
     tokens = [t for t in spec.replace(" ", "").lower().split("-") if t]
     shape = (28, 28, 1)
     if tokens and re.fullmatch(r"\d+x\d+x\d+", tokens[0]):
@@ -113,7 +132,7 @@ def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[
             raise SpecError(f"a convolutional spec starts with its image shape, e.g. 28x28x1, "
                             f"not {tokens[0]}")
         tokens.pop(0)
-    layers: list[Layer] = [Reshape(*shape)]
+    layers: list[LayerPlan] = [(Reshape, {"shape": list(shape)})]
     h, w, c = shape
     flat: int | None = None  # set once the image has been flattened for Dense layers
     dense_idx = [i for i, t in enumerate(tokens) if t.isdigit()]
@@ -121,7 +140,7 @@ def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[
         raise SpecError(f"network spec {spec!r} must end with the number of classes, e.g. -10")
 
     def act() -> None:
-        layers.append(ACTIVATIONS[activation]())
+        layers.append((ACTIVATIONS[activation], {}))
 
     deferred = False  # an activation moved after the max pool that follows it
 
@@ -143,29 +162,30 @@ def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[
                 raise SpecError(f"{tok!r} comes after a Dense layer in {spec!r}: put the "
                                 "convolutions first")
             f, k, s = int(m.group(1)), int(m.group(2) or 3), int(m.group(3) or 1)
-            conv = Conv2D(c, f, kernel=k, stride=s, padding="valid" if m.group(4) else "same",
-                          init=init)
-            layers.append(conv)
-            h = (h + 2 * conv.pad - k) // s + 1
-            w = (w + 2 * conv.pad - k) // s + 1
+            valid = bool(m.group(4))
+            layers.append((Conv2D, {"c_in": c, "c_out": f, "kernel": k, "stride": s,
+                                    "padding": "valid" if valid else "same", "init": init}))
+            pad = 0 if valid else (k - 1) // 2  # as Conv2D's "same" and "valid"
+            h = (h + 2 * pad - k) // s + 1
+            w = (w + 2 * pad - k) // s + 1
             c = f
             if h < 1 or w < 1:
                 raise SpecError(f"{tok!r} in {spec!r}: the image is too small for this kernel")
             if nxt != "bn":
                 act_before(nxt)
         elif tok == "bn":
-            prev = layers[-1]
-            n = prev.c_out if isinstance(prev, Conv2D) else getattr(prev, "n_out", None)
+            prev, args = layers[-1]
+            n = args["c_out"] if prev is Conv2D else args["n_out"] if prev is Dense else None
             if n is None:
                 raise SpecError(f"'bn' must follow a conv or dense token in {spec!r}")
-            layers.append(BatchNorm(n))
+            layers.append((BatchNorm, {"n": n}))
             act_before(nxt)  # (a pool after a dense layer is refused when its token is read)
         elif (pm := re.fullmatch(r"(max|avg)?pool(\d+)", tok)) or tok == "gap":
             size = 0 if tok == "gap" else int(pm.group(2))
             if flat is not None:
                 raise SpecError(f"{tok!r} comes after a Dense layer in {spec!r}")
-            layers.append(AvgPool2D(size) if tok == "gap" or pm.group(1) == "avg"
-                          else MaxPool2D(size))
+            layers.append((AvgPool2D if tok == "gap" or pm.group(1) == "avg" else MaxPool2D,
+                           {"size": size}))
             h, w = (1, 1) if size == 0 else (h // size, w // size)
             if h < 1 or w < 1:
                 raise SpecError(f"{tok!r} in {spec!r}: the image is already smaller than that")
@@ -173,19 +193,20 @@ def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[
                 act()
                 deferred = False
         elif (dm := re.fullmatch(r"drop(?:out)?(0?\.\d+)", tok)):
-            layers.append(Dropout(float(dm.group(1))))
+            layers.append((Dropout, {"p": float(dm.group(1))}))
         elif tok.isdigit():
             if flat is None:
-                layers.append(Flatten())
+                layers.append((Flatten, {}))
                 flat = h * w * c
             n = int(tok)
-            layers.append(Dense(flat, n, init="glorot" if last and init != "small" else init))
+            layers.append((Dense, {"n_in": flat, "n_out": n,
+                                   "init": "glorot" if last and init != "small" else init}))
             flat = n
             if not last:
                 if nxt != "bn":
                     act()
                 if dropout and nxt != "bn" and not nxt.startswith("drop"):
-                    layers.append(Dropout(dropout))
+                    layers.append((Dropout, {"p": dropout}))
         else:
             raise SpecError(f"cannot read {tok!r} in network spec {spec!r}: {_HELP}")
     return layers

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...data import load_dataset
+from ...errors import SpecError
 from ..checks import check_inputs
 from ..findings import Finding, Thresholds, ordered
 from ..rules import run_rules
@@ -51,6 +52,10 @@ class Checker:
         self._update_returned_none = False
         self._last_backward: Any = None
         self.x, self.y, self.xp, self.yp = _sample()
+        if batch > len(self.y) // 2:  # its images are drawn from these (and kept apart)
+            raise SpecError(f"a batch of {batch:,} images is more than the doctor can draw "
+                            f"from its {len(self.y):,} sample training images: use at most "
+                            f"{len(self.y) // 2:,} (the default is {CHECK_BATCH})")
         self.scale = 255.0 if pixels == "255" or (
             pixels == "auto" and src.scales_pixels is False) else 1.0
         self.lr_name, self.lr = learning_rate(net, lr, FALLBACK_LR)
