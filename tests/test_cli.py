@@ -195,6 +195,13 @@ def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     (["--model", "cnn", "--no-augment"], {"augment": False}),
     (["--model", "cnn"], {"warmup": 1, "lr": 0.05}),
     (["--model", "mlp", "--warmup", "2"], {"warmup": 2}),
+    (["--model", "fast"], {"epochs": 1, "optimizer": "adam", "lr": 0.01, "betas": (0.7, 0.9),
+                           "schedule": "onecycle", "batch_size": 256, "label_smoothing": 0.1}),
+    (["--model", "fast", "--betas", "0.9,0.99", "--label-smoothing", "0"],
+     {"betas": (0.9, 0.99), "label_smoothing": 0.0}),
+    (["--model", "fast", "--optimizer", "momentum"],                # its own lr and coefficient
+     {"optimizer": "momentum", "lr": 0.1, "betas": None, "momentum": None}),
+    (["--model", "cnn"], {"label_smoothing": 0.0, "betas": None}),
 ])
 def test_unset_train_options_follow_the_models_recipe(argv, expected):
     from digitnet.cli.train import fill_recipe

@@ -50,7 +50,7 @@ def test_the_plan_of_the_cnn_preset():
 
 
 def test_the_planned_arrays_are_the_built_ones():
-    for spec in ("mlp", "lenet5", "cnn", "conv8k5v-avgpool2-conv4s2-bn-gap-10", "784-3-1"):
+    for spec in ("mlp", "lenet5", "cnn", "fast", "conv8k5v-avgpool2-conv4s2-bn-gap-10", "784-3-1"):
         net = dn.build_network(spec)
         plan = plan_network(net.config()["layers"])
         built = [{k: v.shape for d in (layer.params, layer.state) for k, v in d.items()}

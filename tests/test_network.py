@@ -55,6 +55,8 @@ def test_same_seed_same_network_different_seed_different():
                 "Flatten", "Dense", "ReLU", "Dense", "ReLU", "Dense"]),
     ("cnn", ["Reshape", "Conv2D", "MaxPool2D", "ReLU", "Conv2D", "BatchNorm", "MaxPool2D",
              "ReLU", "Flatten", "Dense", "ReLU", "Dropout", "Dense"]),
+    ("fast", ["Reshape", "Conv2D", "ReLU", "Conv2D", "MaxPool2D", "ReLU", "Flatten", "Dense",
+              "ReLU", "Dense"]),
     ("conv8k5v-bn-gap-10", ["Reshape", "Conv2D", "BatchNorm", "ReLU", "AvgPool2D", "Flatten",
                             "Dense"]),
     ("28x28x1-conv4s2-drop0.25-avgpool2-16-bn-10",

@@ -4,7 +4,8 @@ given; ``training_options`` is that rule, so Python gets the same:
 
     >>> dn.training_options("cnn")
     {'epochs': 15, 'optimizer': 'momentum', 'lr': 0.05, 'schedule': 'cosine', 'warmup': 1,
-     'batch_size': 128, 'augment': True}
+     'batch_size': 128, 'augment': True, 'label_smoothing': 0.0, 'betas': None,
+     'momentum': None}
     >>> dn.training_options("cnn", optimizer="adam", epochs=3)["lr"]   # adam's own rate
     0.001
     >>> dn.train(net, ds, **dn.training_options("cnn", epochs=3))
@@ -27,6 +28,10 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
                "warmup": 1, "batch_size": 128, "augment": True},
     "cnn": {"epochs": 15, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
             "warmup": 1, "batch_size": 128, "augment": True},
+    # a speedrun's recipe: Adam with a low beta1 and a high rate, over one cycle; label smoothing
+    "fast": {"epochs": 1, "optimizer": "adam", "lr": 0.01, "betas": (0.7, 0.9),
+             "schedule": "onecycle", "warmup": 0, "batch_size": 256, "augment": False,
+             "label_smoothing": 0.1},
 }
 
 #: options a recipe may leave out, and their values then
