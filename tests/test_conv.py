@@ -23,6 +23,9 @@ def images(*shape, seed=0):
     (Conv2D(4, 3, kernel=3, padding="same"), images(2, 6, 5, 4)),
     (Conv2D(3, 3, kernel=3, padding="valid"), images(2, 6, 6, 3)),
     (Conv2D(3, 2, kernel=5, padding=2), images(2, 7, 6, 3)),
+    # one input channel: banded (a matmul over image rows), by default for 5x5 and stride 1
+    (Conv2D(1, 3, kernel=5, padding="same"), images(2, 7, 6, 1)),
+    (Conv2D(1, 2, kernel=3, stride=2, padding=1, band=True), images(2, 7, 7, 1)),
     (MaxPool2D(2), images(2, 6, 6, 3)),
     (MaxPool2D(2), images(2, 7, 5, 2)),            # odd sizes: last row/column dropped
     (AvgPool2D(2), images(2, 6, 6, 3)),
@@ -35,6 +38,15 @@ def images(*shape, seed=0):
 def test_gradients_match_finite_differences(layer, X):
     result = dn.gradcheck(layer, X)
     assert result.ok, str(result)
+
+
+def test_the_banded_way_is_chosen_where_it_was_measured_faster():
+    assert Conv2D(1, 6, kernel=5)._banded(32)                  # LeNet-5's first layer
+    assert not Conv2D(1, 24, kernel=5, stride=2)._banded(28)   # the fast preset's: stride 2
+    assert not Conv2D(1, 32, kernel=3)._banded(30)             # 3x3 windows
+    assert not Conv2D(3, 6, kernel=5)._banded(32)              # more than one channel
+    assert not Conv2D(1, 6, kernel=5)._banded(200)             # wide images: T too large
+    assert Conv2D(1, 6, kernel=3, band=True)._banded(30)
 
 
 def test_conv_matches_a_direct_loop():

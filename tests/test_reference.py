@@ -62,16 +62,19 @@ def test_softmax_cross_entropy(rng):
                                **TOL)
 
 
-@pytest.mark.parametrize("c_in, c_out, kernel, stride, padding", [
-    (1, 3, 3, 1, "same"),
-    (3, 2, 3, 1, "valid"),      # C >= O: digitnet's dX is itself a convolution
-    (2, 4, 3, 2, 1),            # stride 2 with padding: the per-offset dX
-    (2, 3, 5, 1, "same"),
-    (3, 3, 5, 2, "valid"),
-    (2, 2, 2, 2, 0),
+@pytest.mark.parametrize("c_in, c_out, kernel, stride, padding, band", [
+    (1, 3, 3, 1, "same", None),
+    (3, 2, 3, 1, "valid", None),      # C >= O: digitnet's dX is itself a convolution
+    (2, 4, 3, 2, 1, None),            # stride 2 with padding: the per-offset dX
+    (2, 3, 5, 1, "same", None),
+    (3, 3, 5, 2, "valid", None),
+    (2, 2, 2, 2, 0, None),
+    (1, 3, 5, 1, "same", None),       # one channel, 5x5: banded (a matmul over image rows)
+    (1, 2, 3, 2, 1, True),            # banded where it is not the default
+    (1, 3, 5, 1, "same", False),      # and im2col where it is
 ])
-def test_conv2d(rng, c_in, c_out, kernel, stride, padding):
-    layer = as_float64(dn.Conv2D(c_in, c_out, kernel, stride, padding))
+def test_conv2d(rng, c_in, c_out, kernel, stride, padding, band):
+    layer = as_float64(dn.Conv2D(c_in, c_out, kernel, stride, padding, band=band))
     layer.params["b"][...] = rng.standard_normal(c_out)
     layer.needs_input_grad = True
     X = rng.standard_normal((2, 7, 8, c_in))
