@@ -80,3 +80,17 @@ def test_conv_specs_build_the_layers_they_say(spec, kinds):
 def test_bad_conv_specs(spec, message):
     with pytest.raises(SpecError, match=message):
         dn.build_network(spec)
+
+
+def test_predicting_runs_in_chunks_that_fit_the_caches_and_gives_the_same_answers():
+    assert dn.build_network("784-512-10")._forward_rows() == 256       # dense: the most
+    assert 32 <= dn.build_network("cnn")._forward_rows() < 128         # 14x14x9x32 windows
+    net = dn.build_network("conv4-pool2-10", seed=0)
+    X = np.random.default_rng(0).random((700, 784), dtype=np.float32)
+    y = np.arange(700) % 10
+    Z = net.forward(X)                                                   # all at once
+    np.testing.assert_allclose(net.predict_proba(X, batch_size=1000), dn.softmax(Z), rtol=1e-5,
+                               atol=1e-6)
+    loss, acc = net.evaluate(X, y, batch_size=1000)
+    assert acc == np.mean(Z.argmax(axis=1) == y)
+    assert loss == pytest.approx(net.loss.value(Z, y), rel=1e-5)

@@ -14,6 +14,7 @@ from .checks import images_problem, label_problem
 from .conv import Flatten
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
+from .sizes import plan_network
 
 if TYPE_CHECKING:
     from ..trace import StepTrace
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 #: layers that output as many values per image as they take, so the network's input width is
 #: that of the next layer (Flatten: the next layer's, as check_input flattens images anyway)
 _WIDTH_KEEPING = (ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, BatchNorm, Flatten)
+
+#: values of the largest layer per forward pass when predicting (see Network._forward_rows)
+FORWARD_VALUES = 2**22
+
 
 class Network:
     """A stack of layers trained with one loss.
@@ -261,12 +266,24 @@ class Network:
         """The scores Z of X in chunks of ``batch_size``; several chunks are computed on as many
         threads as the other processes leave free (evaluation-mode forward passes keep nothing
         on digitnet's layers, so the threads share the network), each with one BLAS thread."""
-        chunks = [X[i:i + batch_size] for i in range(0, len(X), batch_size)]
+        rows = min(batch_size, self._forward_rows())
+        chunks = [X[i:i + rows] for i in range(0, len(X), rows)]
         n = min(len(chunks), choose(meter=SHARED)) if len(chunks) > 1 and self.thread_safe else 1
         if n == 1:
             return [self.forward(c) for c in chunks]
         with blas_threads(1):
             return list(executor(n).map(self.forward, chunks))
+
+    def _forward_rows(self) -> int:
+        """Images per forward pass when predicting: as many as keep the largest layer's values
+        within FORWARD_VALUES (about 16 MiB of float32, where the caches still help), between
+        32 and 256. Measured on 2 cores: the cnn preset predicts 2x faster in chunks of 64-128
+        than of 1000, LeNet-5 ~1.2x; dense networks do as well from 64 to 1000."""
+        try:
+            per_image = plan_network(self.config()["layers"], check=False).values_per_image
+        except Exception:  # a learner's own layer that cannot be planned: a middle value
+            return 128
+        return int(np.clip(FORWARD_VALUES // max(per_image, 1), 32, 256))
 
     def predict_proba(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Class probabilities, (N, n_classes); each row sums to 1."""
@@ -285,9 +302,10 @@ class Network:
         if problem:
             raise SpecError(problem)
         y = np.asarray(y).astype(np.int64, copy=False)
-        total, correct = 0.0, 0
-        for i, Z in zip(range(0, len(X), batch_size), self._scores(X, batch_size), strict=True):
-            yb = y[i:i + batch_size]
+        total, correct, i = 0.0, 0, 0
+        for Z in self._scores(X, batch_size):
+            yb = y[i:i + len(Z)]
+            i += len(Z)
             total += self.loss.value(Z, yb) * len(yb)
             correct += int(np.sum(self.loss.labels(Z) == yb))
         n = max(len(X), 1)
