@@ -4,7 +4,8 @@ For each case both frameworks train the *same* architecture from the *same* init
 (digitnet's, copied into the torch model), with the same batch size, optimizer, learning rate,
 per-step cosine schedule, number of epochs and shuffling, on full MNIST, each in a fresh process,
 alternating digitnet / torch case by case. Printed per run: training samples/s, seconds per
-epoch, inference samples/s, test accuracy, peak memory (the process's maximum resident set);
+epoch, inference samples/s (PyTorch: the faster of chunks of 1000 and 128 images; digitnet's
+predict chooses its own chunks), test accuracy, peak memory (the process's maximum resident set);
 then the ratio digitnet / PyTorch for throughput.
 
     pip install -e '.[bench]'          # PyTorch 2.13.0, CPU
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -167,11 +169,14 @@ def run_torch(case: str, epochs: int, data: str) -> dict:
         seconds.append(time.perf_counter() - t)
     model.eval()
     Xt = torch.from_numpy(xt)
-    with torch.no_grad():
-        model(Xt[:1000])
-        t = time.perf_counter()
-        pred = torch.cat([model(Xt[i:i + 1000]).argmax(1) for i in range(0, len(xt), 1000)])
-        infer = time.perf_counter() - t
+    with torch.no_grad():  # the faster of two chunk sizes (PyTorch's CNNs: 128 ~2x faster)
+        infer = math.inf
+        for chunk in (1000, 128):
+            model(Xt[:chunk])
+            t = time.perf_counter()
+            pred = torch.cat([model(Xt[i:i + chunk]).argmax(1)
+                              for i in range(0, len(xt), chunk)])
+            infer = min(infer, time.perf_counter() - t)
     return {"epoch_seconds": seconds, "test_accuracy": float((pred.numpy() == yt).mean()),
             "infer_seconds": infer, "n_train": n, "n_test": len(xt)}
 
