@@ -89,3 +89,10 @@ def test_predictions_on_two_threads_equal_one_thread(sample, monkeypatch):
     np.testing.assert_allclose(p2, p1, rtol=1e-6, atol=1e-7)
     assert e2 == pytest.approx(e1, rel=1e-6)
     assert {name.split("_")[0] for name in seen} == {"digitnet-predict"}  # the pool's threads
+
+
+def test_batches_are_split_over_threads_only_for_networks_with_convolutions():
+    from digitnet.parallel import worth_replicas
+
+    assert worth_replicas(dn.build_network("lenet5")) and worth_replicas(dn.build_network("fast"))
+    assert not worth_replicas(dn.build_network("mlp"))      # BLAS splits its matmuls better

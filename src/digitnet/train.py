@@ -30,7 +30,7 @@ from .nn.checks import label_problem
 from .nn.network import Network
 from .nn.sizes import check_batch
 from .optim import default_lr, get_schedule, make_optimizer
-from .parallel import Replicas
+from .parallel import Replicas, worth_replicas
 from .threads import LoadMeter, blas_threads, choose, forced
 
 
@@ -220,9 +220,10 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
             hist.threads.append(choose(threads, meter))
             if replicas is not None and replicas.n != hist.threads[-1]:
                 stop_replicas()
-            if hist.threads[-1] > 1 and replicas is None:
+            if hist.threads[-1] > 1 and replicas is None and worth_replicas(net):
                 replicas = Replicas(net, hist.threads[-1])
-            # several threads: each computes a part of the batch with one BLAS thread
+            # several threads: each computes a part of the batch with one BLAS thread, or
+            # BLAS has them all (a dense network: see parallel.worth_replicas)
             pool.enter_context(blas_threads(1 if replicas else hist.threads[-1]))
             train_step = replicas.train_step if replicas else net.train_step
             t0 = time.perf_counter()
