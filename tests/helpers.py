@@ -1,6 +1,7 @@
 """Small helpers shared by the tests."""
 
 import json
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -36,3 +37,16 @@ class MyDense(dn.Layer):
 
     def config(self) -> dict[str, Any]:
         return {"n_in": self.n_in, "n_out": self.n_out}
+
+
+def peak(fn, *args):
+    """(what fn(*args) returned or raised, the peak of Python and NumPy allocations in bytes)."""
+    tracemalloc.start()
+    try:
+        try:
+            out = fn(*args)
+        except Exception as e:  # noqa: BLE001 - returned for the test to look at
+            out = e
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

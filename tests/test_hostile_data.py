@@ -10,6 +10,7 @@ import zlib
 
 import numpy as np
 import pytest
+from helpers import peak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,19 +21,6 @@ from digitnet.limits import GZIP_RATIO_FLOOR, MAX_DATA_BYTES, MAX_GZIP_RATIO, Mi
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 PIXELS = ",".join(f"pixel{i}" for i in range(784))
-
-
-def peak(fn, *args):
-    """(what fn(*args) returned or raised, the peak of Python and NumPy allocations in bytes)."""
-    tracemalloc.start()
-    try:
-        try:
-            out = fn(*args)
-        except Exception as e:  # noqa: BLE001 - returned for the test to look at
-            out = e
-        return out, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def gzip_bomb(head: bytes, n_zeros: int, level: int = 9) -> bytes:

@@ -7,11 +7,11 @@ import io
 import json
 import os
 import re
-import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
+from helpers import peak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.lib import format as npy
@@ -28,19 +28,6 @@ from digitnet.onevsrest import labels_for
 SMALL = 32 * MiB
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
-
-
-def peak(fn, *args):
-    """(what fn(*args) returned or raised, the peak of Python and NumPy allocations in bytes)."""
-    tracemalloc.start()
-    try:
-        try:
-            out = fn(*args)
-        except Exception as e:  # noqa: BLE001 - returned for the test to look at
-            out = e
-        return out, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def npy_bytes(array):
