@@ -28,13 +28,17 @@ from .limits import MAX_PARAMS
 from .modelcheck import WEIGHT_DTYPES, ArrayHeader, ModelArchive, check_header, check_meta
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from .nn.ensemble import Ensemble
 from .nn.layers import BatchNorm, Dense, Dropout, Layer
 from .nn.losses import LOSSES
 from .nn.network import Network
 from .nn.sizes import plan_network
 
 FORMAT = "digitnet-model"
-VERSION = 1
+#: the newest format this digitnet reads: 1, one network ("network"); 2, an ensemble ("ensemble":
+#: its members and views; arrays "param/m<k>.<layer>.<name>"). A network's file is still written
+#: as version 1, so older digitnets read it.
+VERSION = 2
 
 #: how an image must be prepared for the networks digitnet trains (MNIST's convention)
 MNIST_PREPROCESSING = {
@@ -155,9 +159,11 @@ def check_save_target(path: str | os.PathLike, *, force: bool = False) -> None:
         raise ModelFileError(f"cannot save the model to {path}: {problem}")
 
 
-def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] | None = None,
-               metadata: dict[str, Any] | None = None, force: bool = False) -> Path:
-    """Write ``net`` and its metadata to ``path`` (conventionally ``*.npz``); returns the path.
+def save_model(net: Network | Ensemble, path: str | os.PathLike, *,
+               class_names: list[str] | None = None, metadata: dict[str, Any] | None = None,
+               force: bool = False) -> Path:
+    """Write ``net`` (a Network or an Ensemble) and its metadata to ``path`` (conventionally
+    ``*.npz``); returns the path.
 
     A layer class of your own must be registered first (``dn.register_layer(MyDense)``): else,
     or if its ``config()`` cannot rebuild it, ModelFileError says so and nothing is written.
@@ -165,8 +171,10 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
     permissions; any failure leaves the old file as it was (``digitnet.files``)."""
     path = Path(path)
     check_save_target(path, force=force)
+    members = net.members if isinstance(net, Ensemble) else [net]
     try:
-        check_saveable(net)
+        for member in members:
+            check_saveable(member)
     except SpecError as e:
         raise ModelFileError(f"cannot save the model: {e}") from None
     meta = {**net.meta, **(metadata or {})}
@@ -174,10 +182,17 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
         meta["class_names"] = list(class_names)
     meta.setdefault("class_names", net.class_names)
     meta.setdefault("preprocessing", MNIST_PREPROCESSING)
-    header = {"format": FORMAT, "version": VERSION, "network": net.config(),
-              "dtype": net.dtype.name, "meta": meta}
-    arrays = {f"param/{name}": p for name, p, _ in net.parameters()}
-    arrays.update({f"state/{name}": a for name, a in net.states()})
+    header: dict[str, Any] = {"format": FORMAT, "version": 1, "dtype": net.dtype.name,
+                              "meta": meta}
+    if isinstance(net, Ensemble):
+        header.update(version=2, ensemble=net.config())
+    else:
+        header["network"] = net.config()
+    arrays = {}
+    for k, member in enumerate(members):
+        prefix = f"m{k}." if isinstance(net, Ensemble) else ""
+        arrays.update({f"param/{prefix}{name}": p for name, p, _ in member.parameters()})
+        arrays.update({f"state/{prefix}{name}": a for name, a in member.states()})
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     try:
         replace_file(path, lambda f: np.savez(f, **arrays))
@@ -187,8 +202,9 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
     return path
 
 
-def load_model(path: str | os.PathLike) -> Network:
-    """Read a model file written by ``save_model``; ``net.meta`` holds its metadata.
+def load_model(path: str | os.PathLike) -> Network | Ensemble:
+    """Read a model file written by ``save_model``: a Network, or an Ensemble if the file holds
+    several networks (``digitnet train --ensemble N``); ``net.meta`` holds its metadata.
 
     A missing, truncated, corrupted, foreign or hostile file raises ModelFileError saying which
     (and nothing else: see modelcheck.py). Nothing large is allocated before it is checked:
@@ -197,39 +213,66 @@ def load_model(path: str | os.PathLike) -> Network:
     the layers are built and the arrays read into them."""
     path = Path(os.fsdecode(path))
     with ModelArchive(path) as archive:
-        layers, loss, dtype, meta = check_header(
-            archive.header(), path, fmt=FORMAT, version=VERSION, losses=LOSSES,
-            layer_types=LAYER_TYPES)
+        header = archive.header()
+        networks, tta, dtype, meta = check_header(
+            header, path, fmt=FORMAT, version=VERSION, losses=LOSSES, layer_types=LAYER_TYPES)
+        ensemble = "ensemble" in header
+        prefixes = [f"m{k}." for k in range(len(networks))] if ensemble else [""]
+        headers = _array_headers(archive)
+        if ensemble:
+            stray = [n for n in headers if not n.startswith(tuple(prefixes))]
+            if stray:
+                raise archive.damaged(f"weight {stray[0]} belongs to no member of the ensemble")
+        members = []
+        for prefix, (layers, loss) in zip(prefixes, networks, strict=True):
+            mine = {n[len(prefix):]: h for n, h in headers.items() if n.startswith(prefix)}
+            members.append(_load_network(archive, layers, loss, dtype, mine))
+    if not ensemble:
+        net: Network | Ensemble = members[0]
+    else:
         try:
-            plan = plan_network(layers)
-        except SpecError as e:
-            raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
-                from None
-        headers = _array_headers(archive, plan.arrays)
-        try:
-            net = network_from_config({"layers": layers, "loss": loss}, dtype=dtype)
+            net = Ensemble(members, tta=tta)
         except DigitnetError as e:
-            raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
-                from None
-        expected = {name: p for name, p, _ in net.parameters()}
-        expected.update(dict(net.states()))
-        _match(archive, {k: h.shape for k, (_, h) in headers.items()},
-               {k: p.shape for k, p in expected.items()})
-        for name, p in expected.items():
-            key, header = headers[name]
-            values = archive.read(key, header)
-            if not np.all(np.isfinite(values)):
-                raise archive.damaged(f"weight {name} holds NaN or infinite values")
-            p[...] = values
+            raise ModelFileError(f"{path} holds an ensemble digitnet cannot use: {e}") from None
     net.meta = check_meta(meta, lambda: _n_classes(net), path)
     return net
 
 
-def _array_headers(archive: ModelArchive, planned: list[dict[str, tuple[int, ...]] | None]
-                   ) -> dict[str, tuple[str, ArrayHeader]]:
-    """Every array's .npy header by name ("0.W": (member, header)), read without its data:
-    float weights, at most limits.MAX_PARAMS values, and, for digitnet's own layers, the shapes
-    the architecture (``planned``, by nn.sizes.plan_network) needs."""
+def _load_network(archive: ModelArchive, layers: list[dict[str, Any]], loss: str, dtype: str,
+                  headers: dict[str, tuple[str, ArrayHeader]]) -> Network:
+    """One network of a model file: its architecture planned (checked against the limits), the
+    arrays' headers matched against what it needs, then built and filled."""
+    path = archive.path
+    try:
+        plan = plan_network(layers)
+    except SpecError as e:
+        raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
+            from None
+    yours = {str(i) for i, arrays in enumerate(plan.arrays) if arrays is None}  # checked built
+    _match(archive, {k: h.shape for k, (_, h) in headers.items() if k.split(".")[0] not in yours},
+           {f"{i}.{k}": shape for i, arrays in enumerate(plan.arrays) for k, shape in
+            (arrays or {}).items()})
+    try:
+        net = network_from_config({"layers": layers, "loss": loss}, dtype=dtype)
+    except DigitnetError as e:
+        raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
+            from None
+    expected = {name: p for name, p, _ in net.parameters()}
+    expected.update(dict(net.states()))
+    _match(archive, {k: h.shape for k, (_, h) in headers.items()},
+           {k: p.shape for k, p in expected.items()})
+    for name, p in expected.items():
+        key, header = headers[name]
+        values = archive.read(key, header)
+        if not np.all(np.isfinite(values)):
+            raise archive.damaged(f"weight {name} holds NaN or infinite values")
+        p[...] = values
+    return net
+
+
+def _array_headers(archive: ModelArchive) -> dict[str, tuple[str, ArrayHeader]]:
+    """Every array's .npy header by name ("0.W", or "m1.0.W" in an ensemble: (member,
+    header)), read without its data: float weights, at most limits.MAX_PARAMS values in all."""
     headers: dict[str, tuple[str, ArrayHeader]] = {}
     totals = {"param": 0, "state": 0}
     for key in archive.members:
@@ -247,10 +290,6 @@ def _array_headers(archive: ModelArchive, planned: list[dict[str, tuple[int, ...
                 f"{archive.path}: its arrays hold more than {MAX_PARAMS:,} values (the limit, "
                 f"digitnet.limits.MAX_PARAMS, is on the parameters of a network)")
         headers[name] = (key, h)
-    yours = {str(i) for i, arrays in enumerate(planned) if arrays is None}  # compared once built
-    _match(archive, {k: h.shape for k, (_, h) in headers.items() if k.split(".")[0] not in yours},
-           {f"{i}.{k}": shape for i, arrays in enumerate(planned) for k, shape in
-            (arrays or {}).items()})
     return headers
 
 
