@@ -143,7 +143,7 @@ class ModelArchive:
             raise self.damaged(f"its zip directory declares more compressed data than the "
                                f"file's {self.size:,} bytes")
         ours = {i.filename[:-4]: i for i in infos if i.filename.endswith(".npy") and (
-            i.filename == "header.npy" or i.filename.startswith(("param/", "state/")))}
+            i.filename == "header.npy" or i.filename.startswith(("param/", "state/", "train/")))}
         for name, info in ours.items():
             if info.flag_bits & 0x1:
                 raise self.damaged(f"its member {name} is encrypted")
@@ -382,11 +382,11 @@ def check_meta(meta: dict[str, Any], n_classes: Callable[[], int | None], path: 
     history = meta.get("history")
     if history is not None:
         want("history", isinstance(history, dict), "a dict (digitnet's History.as_dict())")
-        _check_history(history, path)
+        check_history(history, path)
     return meta
 
 
-def _check_history(history: dict[str, Any], path: Path) -> None:
+def check_history(history: dict[str, Any], path: Path) -> None:
     """What the report, the plots and the doctor read from a saved History: ``epoch``; ``loss``
     and ``accuracy``, one number per epoch; the other per-epoch lists at most one per epoch
     (none without validation); ``batch_loss``; ``stop_reason``, ``best_epoch``."""
