@@ -54,6 +54,9 @@ def cases():
             ("--threads", "0", COUNT), ("--threads", "257", COUNT), ("--threads", "two", COUNT),
             ("--ensemble", "0", COUNT), ("--ensemble", "33", COUNT), ("--ensemble", "x", COUNT),
             ("--tta", "4", "invalid choice"), ("--tta", "x", "invalid int"),
+            ("--resume", "missing.npz", "no model file"), ("--resume", ".", "is a folder"),
+            ("--resume", "afile", "not a digitnet model file"),
+            ("--init-from", "missing.npz", "no model file"), ("--init-from", "afile", "not a"),
             ("--nope", None, "unrecognized arguments")]:
         table.append((["train", "--epochs", "1", opt, *([] if v is None else [v])], msg))
     for command in ("evaluate", "predict", "report", "info"):
@@ -137,7 +140,7 @@ def test_the_table_covers_every_option_of_every_subcommand():
     """A new option needs its bad values in CASES (or here, with the reason it has none)."""
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     no_bad_value = {"-h", "--help", "--json", "-q", "--quiet", "--float64", "--augment",
-                    "--no-augment", "--force", "--out", "--report", "--show"}
+                    "--no-augment", "--force", "--out", "--report", "--show", "--resumable"}
     tried = {(argv[0], a) for argv, _ in CASES for a in argv if a.startswith("-")}
     for name, parser in sub.choices.items():
         for action in parser._actions:

@@ -260,8 +260,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         epochs = o["epochs"] if epochs is None else epochs
         if epochs <= state.epochs_done and state.position is None:
             raise SpecError(f"the saved run has done {state.epochs_done} epochs: to go on, give "
-                            f"a larger total (epochs={state.epochs_done + 5}, or --epochs "
-                            f"{state.epochs_done + 5})")
+                            f"a larger total number of epochs (e.g. {state.epochs_done + 5})")
         if epochs < state.epochs_done + 1:
             raise SpecError(f"the saved run stopped in epoch {state.epochs_done + 1}: the total "
                             f"must be at least that, got {epochs}")

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import SpecError, TrainingError
 from ..limits import MAX_ENSEMBLE
-from ..modelfile import check_save_target, save_model
+from ..modelfile import check_save_target, load_model, save_model
 from ..nn.ensemble import TTA_SHIFTS, Ensemble
 from ..nn.network import Network
 from ..nn.specs import PRESETS, build_network
@@ -23,6 +23,7 @@ from ..report import check_report_folder
 from ..train import History, train
 from ..version import __version__
 from . import options
+from .options import UsageError
 
 MODEL_HELP = (f"a preset ({', '.join(PRESETS)}; default mlp = {PRESETS['mlp'][0]} with dropout "
               f"{PRESETS['mlp'][1]:g}), dense layer sizes like 784-512-256-10, or conv tokens "
@@ -72,10 +73,27 @@ def add_parser(sub: Any) -> None:
     o.add_argument("--momentum", type=options.number(0, 1, below=True), default=None,
                    metavar="MU", help="Momentum's coefficient (default 0.9)")
     options.add_threads(o)
+    r = t.add_argument_group("continuing", "--resume goes on with the saved run's data and "
+                             "options (only --epochs, --threads, --out, --report, --json and "
+                             "-q may be given); --init-from starts a new run from a model's "
+                             "weights.")
+    r.add_argument("--resume", metavar="FILE",
+                   help="continue the run saved in FILE (by --resumable) exactly where it "
+                   "stopped; --epochs N is the run's new total (a finished run goes on with "
+                   "the schedule of N epochs: the rate rises again, then decays); saves back "
+                   "to FILE unless --out is given")
+    r.add_argument("--init-from", metavar="FILE",
+                   help="fine-tune: start from the weights (and architecture) of the model in "
+                   "FILE, with a new optimizer and schedule, on the data given; its classes "
+                   "must be the data's")
     out = t.add_argument_group("output", "Both are checked before training starts. A run that "
                                "never completes an epoch (it diverges or is interrupted in the "
                                "first one) writes neither: an existing FILE stays as it was.")
     out.add_argument("--out", metavar="FILE", help="save the trained model to FILE (.npz)")
+    out.add_argument("--resumable", action="store_true",
+                     help="also save where training stands (optimizer state, schedule "
+                     "position, random generators; the file grows 2-3x), after every epoch: "
+                     "`digitnet train --resume FILE` continues the run")
     out.add_argument("--force", action="store_true",
                      help="replace FILE even if it is read-only")
     out.add_argument("--report", metavar="DIR",
@@ -130,27 +148,85 @@ def nothing_trained(args: argparse.Namespace, error: TrainingError | None) -> in
     return 130
 
 
+#: options --resume takes from the saved run (giving one is an error), with their defaults
+RESUME_KEEPS = {"model": "mlp", "activation": "relu", "init": None, "dropout": None,
+                "binary": None, "float64": False, "ensemble": 1, "tta": 1, "init_from": None,
+                "optimizer": None, "lr": None, "batch_size": None, "weight_decay": 0.0,
+                "schedule": None, "warmup": None, "augment": None, "patience": None,
+                "label_smoothing": None, "betas": None, "momentum": None, "resumable": False}
+
+
+def resume_args(args: argparse.Namespace) -> Network:
+    """--resume: the saved network (with its training state), and ``args`` filled with the
+    saved run's data and options (those given on the command line must be the ones allowed)."""
+    given = [k for k, default in RESUME_KEEPS.items() if getattr(args, k) != default]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise UsageError(f"--resume goes on with the saved run's options: leave out {flag} "
+                         f"(only --epochs, --threads, --out, --report, --json and -q may be "
+                         f"given with it)")
+    net = load_model(args.resume)
+    if isinstance(net, Ensemble) or getattr(net, "train_state", None) is None:
+        raise UsageError(f"{args.resume} keeps no training state to resume: it was saved "
+                         f"without --resumable (train again with --resumable --out FILE, or "
+                         f"fine-tune it with --init-from {args.resume})")
+    saved = net.meta.get("training") or {}
+    for key in RESUME_KEEPS:
+        if key in saved:
+            setattr(args, key, saved[key])
+    for key in ("dataset", "data", "train_size", "test_size", "val_size", "seed"):
+        if getattr(args, key, None) is None and saved.get(key) is not None:
+            setattr(args, key, saved[key])
+    args.resumable, args.ensemble, args.tta = True, 1, 1
+    args.out = args.out or args.resume
+    state = net.train_state  # type: ignore[attr-defined]
+    args.epochs = args.epochs or state.options["epochs"]
+    if args.epochs <= state.epochs_done and state.position is None:
+        raise UsageError(f"{args.resume}: the saved run has done {state.epochs_done} epochs: to "
+                         f"go on, give a larger total (e.g. --epochs {state.epochs_done + 5})")
+    return net
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    check_options(args)
+    resumed = resume_args(args) if args.resume else None
+    if args.resumable and args.ensemble > 1:
+        raise UsageError("--resumable trains one network: train each member with its own "
+                         "--seed and --resumable, then join them with `digitnet ensemble`")
+    if args.resumable and not args.out:
+        raise UsageError("--resumable saves the run's state with the model: give --out FILE")
+    if args.init_from and args.ensemble > 1:
+        raise UsageError("--init-from starts one network from a model's weights: leave out "
+                         "--ensemble")
+    start = load_model(args.init_from) if args.init_from else None
+    if isinstance(start, Ensemble):
+        raise UsageError(f"{args.init_from} holds an ensemble of {len(start.members)} "
+                         f"networks: --init-from starts from one network")
+    if start is not None and args.model == "mlp" and start.meta.get("spec"):
+        args.model = start.meta["spec"]  # its recipe, unless options say otherwise
+    if resumed is None:
+        check_options(args)
     check_outputs(args)
     ds = options.load_data(args, val_size=0.1)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     spec = args.model
     if args.binary is not None:
         ds, spec = one_vs_rest(ds, args.binary), one_vs_rest_spec(spec)
+    if start is not None:
+        check_classes(start, ds, args.init_from)
     nets: list[Network] = []
     hists: list[History] = []
     members: list[dict[str, Any]] = []
     error: TrainingError | None = None
     for k in range(args.ensemble):
         seed = (args.seed + k) % 2**32
-        net = build_network(spec, activation=args.activation, init=args.init,
-                            dropout=args.dropout, seed=seed,
-                            dtype=np.float64 if args.float64 else np.float32)
-        if k == 0:
+        net = resumed or start or build_network(
+            spec, activation=args.activation, init=args.init, dropout=args.dropout, seed=seed,
+            dtype=np.float64 if args.float64 else np.float32)
+        if k == 0 and resumed is None:
             check_shapes(net, ds)
             say(f"data: {ds.source or ds.name}: {len(ds.x_train):,} train, "
                 f"{len(ds.x_val):,} validation, {len(ds.x_test):,} test images")
+        if k == 0:
             say(f"model: {args.model} ({net.n_params:,} parameters), {args.optimizer} "
                 f"lr {args.lr:g} {args.schedule}"
                 + (f" (warmup {args.warmup:g})" if args.warmup else "")
@@ -158,15 +234,25 @@ def cmd_train(args: argparse.Namespace) -> int:
                 + (", augmented" if args.augment else ""))
         if args.ensemble > 1:
             say(f"member {k + 1} of {args.ensemble} (seed {seed})")
+        if resumed is not None:
+            state = resumed.train_state  # type: ignore[attr-defined]
+            say(f"resuming {args.resume}: {state.epochs_done} of {state.options['epochs']} "
+                f"epochs done, going on to {args.epochs}")
+        checkpoint = (lambda n: save_run(n, args, ds, n.train_state.history)) \
+            if args.resumable else None
         t0 = time.perf_counter()
         try:
-            hist = train(net, ds, epochs=args.epochs, batch_size=args.batch_size,
-                         optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-                         warmup=args.warmup, weight_decay=args.weight_decay,
-                         betas=args.betas, momentum=args.momentum,
-                         label_smoothing=args.label_smoothing, patience=args.patience,
-                         seed=seed, augment=bool(args.augment), threads=args.threads,
-                         progress=not args.quiet)
+            if resumed is not None:
+                hist = train(net, ds, epochs=args.epochs, resume=True, threads=args.threads,
+                             progress=not args.quiet, on_epoch=checkpoint)
+            else:
+                hist = train(net, ds, epochs=args.epochs, batch_size=args.batch_size,
+                             optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
+                             warmup=args.warmup, weight_decay=args.weight_decay,
+                             betas=args.betas, momentum=args.momentum,
+                             label_smoothing=args.label_smoothing, patience=args.patience,
+                             seed=seed, augment=bool(args.augment), threads=args.threads,
+                             progress=not args.quiet, on_epoch=checkpoint)
         except TrainingError as e:
             error, hist = e, getattr(e, "history", History())
         seconds = time.perf_counter() - t0
@@ -205,14 +291,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             + (f" ({what})" if what else "")
             + f" (loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
     if args.out:
-        metadata = {
-            "spec": args.model, "dataset": ds.name, "binary_target": args.binary,
-            "training": {k: v for k, v in vars(args).items()
-                         if k not in ("func", "default_dataset")},
-            "history": hist.as_dict(), "result": result, "digitnet_version": __version__,
-        }
-        save_model(model, args.out, force=args.force, class_names=ds.class_names,
-                   metadata=metadata)
+        save_run(model, args, ds, hist.as_dict(), result)
         result["out"] = str(args.out)
         say(f"model saved to {args.out}")
     elif not args.quiet:
@@ -230,6 +309,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         options.emit_json(result)
     return 0
+
+
+def save_run(model: Network | Ensemble, args: argparse.Namespace, ds: Any,
+             history: dict[str, Any], result: dict[str, Any] | None = None) -> None:
+    """Save the model to --out with what the run was (and, --resumable, where it stands: also
+    called after every epoch, as a checkpoint, with no result yet)."""
+    metadata = {
+        "spec": args.model, "dataset": ds.name, "binary_target": args.binary,
+        "training": {k: v for k, v in vars(args).items()
+                     if k not in ("func", "default_dataset", "resume", "out", "force",
+                                  "report", "json", "quiet")},
+        "history": history, "result": result or {}, "digitnet_version": __version__,
+    }
+    save_model(model, args.out, force=args.force, class_names=ds.class_names,
+               metadata=metadata, resumable=args.resumable and isinstance(model, Network))
+
+
+def check_classes(start: Network, ds: Any, path: str) -> None:
+    """UsageError unless the model --init-from names tells the data's classes apart."""
+    if start.n_classes != len(ds.class_names):
+        raise UsageError(f"{path} tells {start.n_classes} classes apart, the data has "
+                         f"{len(ds.class_names)}: fine-tuning keeps its output layer, so the "
+                         f"classes must be the same (train a new network with --model "
+                         f"instead)")
+    if start.class_names != list(ds.class_names):
+        raise UsageError(f"{path} names its classes {start.class_names}, the data "
+                         f"{list(ds.class_names)}: fine-tuning keeps its output layer, so the "
+                         f"classes must be the same")
+    if start.n_inputs != ds.x_train.shape[1]:
+        raise UsageError(f"{path} takes {start.n_inputs} values per image, the data's images "
+                         f"have {ds.x_train.shape[1]}")
 
 
 def check_shapes(net: Network, ds: Any) -> None:
