@@ -1,0 +1,311 @@
+"""A model as an ONNX file, for onnxruntime (Python, onnxruntime-web in a browser, phones),
+OpenCV's dnn module and other runtimes: ``export_onnx(net, "model.onnx")``.
+
+The file computes what ``net.predict_proba`` computes, in evaluation mode:
+
+    images (N, 784) float32 in [0, 1] --layers--> Z (N, C) --softmax--> probabilities (N, C)
+
+- Dense: Gemm (Z = X @ W + b, the same W); activations: Relu, LeakyRelu, Sigmoid, Tanh; Dropout:
+  nothing (it is the identity when predicting); BatchNorm: BatchNormalization with the running
+  statistics (dense features or conv channels alike).
+- Images: digitnet keeps them NHWC, ONNX's Conv and pools take NCHW. The first Reshape(28, 28, 1)
+  is followed by one Transpose to NCHW (none is needed for one channel: the same order of
+  values), and Flatten transposes back to NHWC first, so the Dense weights after it read the
+  values in digitnet's order. Conv2D's W (k, k, C, O) becomes ONNX's (O, C, k, k); MaxPool2D
+  and AvgPool2D are the pools with kernel = stride = size (floor, no padding, like digitnet's),
+  and AvgPool2D(0) is GlobalAveragePool.
+- The head: Softmax over the classes; for a one-output (one-vs-rest) network, sigmoid p and the
+  two columns [1 - p, p]. A calibration temperature T in ``net.meta["calibration"]`` divides the
+  scores first (softmax(Z / T)); without one there is no division.
+- Several networks (an ensemble): each is a subgraph from ``images`` to its own probabilities
+  (``_network_nodes``), and the output is their mean.
+
+The graph uses ONNX opset 17 (IR version 8), which onnxruntime >= 1.13, onnxruntime-web and
+OpenCV >= 4.7 read. The class names, the digitnet version and the preprocessing go into the
+model's metadata_props. A layer class of your own cannot be exported (its forward is Python
+that ONNX cannot run): SpecError naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelFileError, SpecError
+from .extras import missing
+from .files import file_problem, replace_file
+from .modelfile import MNIST_PREPROCESSING, load_model
+from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from .nn.layers import BatchNorm, Dense, Dropout, Layer
+from .nn.losses import SigmoidBinaryCrossEntropy
+from .nn.network import Network
+from .version import __version__
+
+try:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError as e:
+    raise missing("onnx", e) from None
+
+#: the ONNX operator set the files use (onnxruntime >= 1.13, onnxruntime-web, OpenCV >= 4.7)
+OPSET = 17
+INPUT, OUTPUT = "images", "probabilities"
+
+
+class _Subgraph:
+    """The nodes and weights (initializers) of one network, every name starting with
+    ``prefix`` so that several networks can share one graph."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+
+    def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
+        full = self.prefix + name
+        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype), full))
+        return full
+
+    def node(self, op: str, inputs: Sequence[str], name: str, output: str | None = None,
+             **attrs: Any) -> str:
+        out = output or self.prefix + name
+        self.nodes.append(helper.make_node(op, list(inputs), [out], name=self.prefix + name,
+                                           **attrs))
+        return out
+
+
+# --- one layer: (graph, layer, input tensor, tag, the layer's input shape) -> output tensor ---
+# Shapes are digitnet's, per image: (F,) for features, (H, W, C) for images (held as NCHW here).
+Emit = Callable[[_Subgraph, Any, str, str, tuple[int, ...]], str]
+
+
+def _dense(g: _Subgraph, layer: Dense, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    W, b = g.const(tag + "W", layer.params["W"]), g.const(tag + "b", layer.params["b"])
+    return g.node("Gemm", [x, W, b], tag + "dense")
+
+
+def _batchnorm(g: _Subgraph, layer: BatchNorm, x: str, tag: str,
+               shape: tuple[int, ...]) -> str:
+    """A = gamma * (X - running_mean) / sqrt(running_var + eps) + beta, per feature or channel
+    (axis 1 of (N, F) and of NCHW alike)."""
+    names = [g.const(tag + k, layer.params[k]) for k in ("gamma", "beta")]
+    names += [g.const(tag + k, layer.state[k]) for k in ("running_mean", "running_var")]
+    return g.node("BatchNormalization", [x, *names], tag + "batchnorm", epsilon=layer.eps)
+
+
+def _conv(g: _Subgraph, layer: Conv2D, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    W = g.const(tag + "W", layer.params["W"].transpose(3, 2, 0, 1))  # (k,k,C,O) -> (O,C,k,k)
+    b = g.const(tag + "b", layer.params["b"])
+    k, s, p = layer.kernel, layer.stride, layer.pad
+    return g.node("Conv", [x, W, b], tag + "conv", kernel_shape=[k, k], strides=[s, s],
+                  pads=[p, p, p, p])
+
+
+def _maxpool(g: _Subgraph, layer: MaxPool2D, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    k = layer.size
+    return g.node("MaxPool", [x], tag + "maxpool", kernel_shape=[k, k], strides=[k, k])
+
+
+def _avgpool(g: _Subgraph, layer: AvgPool2D, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    if layer.size == 0:
+        return g.node("GlobalAveragePool", [x], tag + "gap")
+    k = layer.size
+    return g.node("AveragePool", [x], tag + "avgpool", kernel_shape=[k, k], strides=[k, k])
+
+
+def _to_rows(g: _Subgraph, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    """Images held as NCHW -> digitnet's NHWC order of values, flattened to (N, H*W*C)."""
+    if len(shape) == 1:
+        return x
+    if len(shape) == 3 and shape[2] > 1 and shape[0] * shape[1] > 1:
+        x = g.node("Transpose", [x], tag + "to_nhwc", perm=[0, 2, 3, 1])
+    return g.node("Flatten", [x], tag + "flatten", axis=1)
+
+
+def _flatten(g: _Subgraph, layer: Flatten, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    return _to_rows(g, x, tag, shape)
+
+
+def _reshape(g: _Subgraph, layer: Reshape, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    """Rows -> images (N, H, W, C), held as NCHW: a reshape, and a transpose unless C is 1."""
+    if len(shape) != 1:
+        x = _to_rows(g, x, tag, shape)
+    if len(layer.shape) == 1:
+        return x
+    if len(layer.shape) != 3:
+        raise SpecError(f"cannot export {layer!r}: ONNX export takes Reshape to images "
+                        f"(height, width, channels) or to rows of values")
+    h, w, c = layer.shape
+    if c == 1:  # (H, W, 1) and (1, H, W) hold the values in the same order
+        return g.node("Reshape", [x, g.const(tag + "shape", [-1, 1, h, w], np.int64)],
+                      tag + "reshape")
+    x = g.node("Reshape", [x, g.const(tag + "shape", [-1, h, w, c], np.int64)], tag + "reshape")
+    return g.node("Transpose", [x], tag + "to_nchw", perm=[0, 3, 1, 2])
+
+
+def _activation(op: str) -> Emit:
+    def emit(g: _Subgraph, layer: Layer, x: str, tag: str, shape: tuple[int, ...]) -> str:
+        return g.node(op, [x], tag + op.lower())
+    return emit
+
+
+def _leaky(g: _Subgraph, layer: LeakyReLU, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    return g.node("LeakyRelu", [x], tag + "leakyrelu", alpha=layer.alpha)
+
+
+def _dropout(g: _Subgraph, layer: Dropout, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    return x  # the identity when predicting: no node
+
+
+#: each digitnet layer class (exactly: not its subclasses) and the nodes it becomes
+EMITTERS: dict[type[Layer], Emit] = {
+    Dense: _dense, BatchNorm: _batchnorm, Conv2D: _conv, MaxPool2D: _maxpool,
+    AvgPool2D: _avgpool, Flatten: _flatten, Reshape: _reshape, Dropout: _dropout,
+    ReLU: _activation("Relu"), Sigmoid: _activation("Sigmoid"), Tanh: _activation("Tanh"),
+    LeakyReLU: _leaky,
+}
+
+
+def temperature(net: Network) -> float | None:
+    """The calibration temperature T of ``net.meta["calibration"]`` (probabilities are
+    softmax(Z / T)), or None when the model has none."""
+    calibration = net.meta.get("calibration")
+    T = calibration.get("temperature") if isinstance(calibration, dict) else None
+    if T is None:
+        return None
+    if isinstance(T, bool) or not isinstance(T, (int, float)) or not math.isfinite(T) or T <= 0:
+        raise SpecError(f"the model's calibration temperature must be a positive number, got "
+                        f"{T!r}: calibrate it again")
+    return float(T)
+
+
+def _layer_shapes(net: Network) -> list[tuple[int, ...]]:
+    """The per-image input shape of every layer, and the output's last: one image of zeros
+    through the network (shapes with stride and padding exactly as digitnet computes them)."""
+    A = np.zeros((1, net.n_inputs), net.dtype)
+    shapes = [A.shape[1:]]
+    for layer in net.layers:
+        A = layer.forward(A, training=False)
+        shapes.append(A.shape[1:])
+    return shapes
+
+
+def _network_nodes(net: Network, input_name: str, prefix: str, output_name: str | None = None
+                   ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
+    """One network as ONNX nodes from ``input_name`` (N, n_inputs) to its probabilities
+    (N, n_classes): (nodes, initializers, output name); names start with ``prefix``."""
+    for i, layer in enumerate(net.layers):
+        if type(layer) not in EMITTERS:
+            raise SpecError(
+                f"cannot export layer {i} ({type(layer).__name__}) to ONNX: it is a layer class "
+                f"of your own, and ONNX export knows only digitnet's layers "
+                f"({', '.join(sorted(cls.__name__ for cls in EMITTERS))})")
+    g = _Subgraph(prefix)
+    shapes = _layer_shapes(net)
+    x = input_name
+    for i, layer in enumerate(net.layers):
+        x = EMITTERS[type(layer)](g, layer, x, f"{i}_", shapes[i])
+    T = temperature(net)
+    if T is not None:
+        x = g.node("Div", [x, g.const("temperature", T)], "calibrated")
+    out = output_name or prefix + OUTPUT
+    if isinstance(net.loss, SigmoidBinaryCrossEntropy):  # (N, 1) -> [1 - p, p]
+        p = g.node("Sigmoid", [x], "sigmoid")
+        q = g.node("Sub", [g.const("one", 1.0), p], "one_minus")
+        g.node("Concat", [q, p], "probabilities", output=out, axis=1)
+    else:
+        g.node("Softmax", [x], "softmax", output=out, axis=1)
+    return g.nodes, g.initializers, out
+
+
+def _input_doc(net: Network) -> str:
+    prep = net.meta.get("preprocessing") or MNIST_PREPROCESSING
+    if prep == MNIST_PREPROCESSING:
+        return (f"(N, {net.n_inputs}) float32, one image per row: 28x28 grayscale, the rows of "
+                f"pixels one after another, each pixel / 255 in [0, 1], ink bright (1) on a dark "
+                f"background (0), as in MNIST")
+    return f"(N, {net.n_inputs}) float32, one image per row, prepared as: {json.dumps(prep)}"
+
+
+def to_onnx(model: Network | Sequence[Network]) -> onnx.ModelProto:
+    """The ONNX model of a network, or of several (an ensemble: the mean of their
+    probabilities), checked with ``onnx.checker``."""
+    nets = [model] if isinstance(model, Network) else list(model)
+    if not nets or not all(isinstance(n, Network) for n in nets):
+        raise SpecError("export_onnx takes a Network, a list of Networks (an ensemble) or a "
+                        "model file")
+    first = nets[0]
+    for n in nets[1:]:
+        if (n.n_inputs, n.n_classes, n.class_names) != \
+                (first.n_inputs, first.n_classes, first.class_names):
+            raise SpecError("the networks of an ensemble must take the same inputs and answer "
+                            "with the same classes")
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    if len(nets) == 1:
+        nodes, inits, _ = _network_nodes(first, INPUT, "", OUTPUT)
+    else:
+        outs = []
+        for m, net in enumerate(nets):
+            n_nodes, n_inits, out = _network_nodes(net, INPUT, f"m{m}_")
+            nodes += n_nodes
+            inits += n_inits
+            outs.append(out)
+        nodes.append(helper.make_node("Mean", outs, [OUTPUT], name="ensemble_mean"))
+    classes = first.n_classes
+    graph = helper.make_graph(
+        nodes, "digitnet",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", first.n_inputs],
+                                       doc_string=_input_doc(first))],
+        [helper.make_tensor_value_info(
+            OUTPUT, TensorProto.FLOAT, ["N", classes],
+            doc_string=f"(N, {classes}) float32: the probability of each class "
+                       f"({', '.join(first.class_names)}); each row sums to 1")],
+        initializer=inits,
+        doc_string="digitnet " + (f"ensemble of {len(nets)} networks" if len(nets) > 1
+                                  else json.dumps(first.config()["layers"])))
+    opset = helper.make_opsetid("", OPSET)
+    model_proto = helper.make_model(graph, opset_imports=[opset], producer_name="digitnet",
+                                    producer_version=__version__,
+                                    ir_version=helper.find_min_ir_version_for([opset]))
+    meta = {"class_names": json.dumps(first.class_names), "digitnet_version": __version__,
+            "input": INPUT, "output": OUTPUT,
+            "preprocessing": json.dumps(first.meta.get("preprocessing") or MNIST_PREPROCESSING)}
+    if first.meta.get("binary_target") is not None:
+        meta["binary_target"] = json.dumps(first.meta["binary_target"])
+    if len(nets) == 1 and temperature(first) is not None:
+        meta["calibration_temperature"] = repr(temperature(first))
+    if len(nets) > 1:
+        meta["ensemble_members"] = str(len(nets))
+    helper.set_model_props(model_proto, meta)
+    onnx.checker.check_model(model_proto, full_check=True)
+    return model_proto
+
+
+def export_onnx(model: Network | Sequence[Network] | str | os.PathLike, path: str | os.PathLike,
+                *, force: bool = False) -> Path:
+    """Write ``model`` (a Network, a list of Networks averaged as an ensemble, or a model file)
+    as an ONNX file at ``path`` (conventionally ``*.onnx``); returns the path.
+
+    Input ``images`` (N, n_inputs) float32 in [0, 1] (MNIST's preprocessing: see the input's
+    doc string), output ``probabilities`` (N, n_classes). The file is written atomically, like a
+    model file (``digitnet.files``): a read-only file is replaced only with ``force=True``."""
+    path = Path(path)
+    problem = file_problem(path, force=force)
+    if problem:
+        raise ModelFileError(f"cannot write the ONNX file {path}: {problem}")
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    data = to_onnx(model).SerializeToString()
+    try:
+        replace_file(path, lambda f: f.write(data))
+    except OSError as e:
+        raise ModelFileError(f"cannot write the ONNX file {path}: {e.strerror or e}") from None
+    return path
