@@ -298,7 +298,7 @@ def export_onnx(model: Network | Sequence[Network] | str | os.PathLike, path: st
     doc string), output ``probabilities`` (N, n_classes). The file is written atomically, like a
     model file (``digitnet.files``): a read-only file is replaced only with ``force=True``."""
     path = Path(path)
-    problem = file_problem(path, force=force)
+    problem = file_problem(path, force=force, example="model.onnx")
     if problem:
         raise ModelFileError(f"cannot write the ONNX file {path}: {problem}")
     if isinstance(model, (str, os.PathLike)):
