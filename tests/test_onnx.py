@@ -164,6 +164,33 @@ def test_an_ensemble_is_the_mean_of_its_members(x_test, tmp_path):
         to_onnx([nets[0], dn.build_network("784-32-1")])
 
 
+def shifted(X, dy, dx):
+    """The 28x28 images of X moved dy rows down, dx columns right (np.roll, then the rows and
+    columns that came round cleared)."""
+    imgs = np.roll(X.reshape(-1, 28, 28), (dy, dx), axis=(1, 2))
+    if dy:
+        imgs[:, slice(0, dy) if dy > 0 else slice(dy, None)] = 0
+    if dx:
+        imgs[:, :, slice(0, dx) if dx > 0 else slice(dx, None)] = 0
+    return imgs.reshape(len(X), 784)
+
+
+SHIFTS = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (2, -3)]
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_shifted_views_are_averaged(members, x_test, tmp_path):
+    nets = [dn.build_network("lenet5", seed=1), dn.build_network("784-32-10", seed=2)][:members]
+    X = x_test[:300]
+    expected = np.mean([n.predict_proba(shifted(X, dy, dx)) for n in nets for dy, dx in SHIFTS],
+                       axis=0)
+    path = dn.export_onnx(nets if members > 1 else nets[0], tmp_path / "m.onnx", shifts=SHIFTS)
+    onnx.checker.check_model(str(path), full_check=True)
+    assert_same(run_onnx(path, X), expected)
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(props["views"]) == [list(s) for s in SHIFTS]
+
+
 def test_the_file_says_what_it_takes_and_gives(tmp_path):
     net = dn.build_network("784-16-10")
     net.meta["class_names"] = list("abcdefghij")

@@ -18,7 +18,9 @@ The file computes what ``net.predict_proba`` computes, in evaluation mode:
   two columns [1 - p, p]. A calibration temperature T in ``net.meta["calibration"]`` divides the
   scores first (softmax(Z / T)); without one there is no division.
 - Several networks (an ensemble): each is a subgraph from ``images`` to its own probabilities
-  (``_network_nodes``), and the output is their mean.
+  (``_network_nodes``), and the output is their mean. Test-time augmentation: the images moved
+  by a few pixels (``shifts``) go through each network as one batch of V*N images, and each
+  network's probabilities are averaged over the V views (ReduceMean) before the ensemble's Mean.
 
 The graph uses ONNX opset 17 (IR version 8), which onnxruntime >= 1.13, onnxruntime-web and
 OpenCV >= 4.7 read. The class names, the digitnet version and the preprocessing go into the
@@ -67,15 +69,21 @@ class _Subgraph:
         self.prefix = prefix
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
+        self.names: set[str] = set()  # every tensor is named once (ONNX graphs are SSA)
+
+    def _new(self, name: str) -> str:
+        assert name not in self.names, f"two tensors named {name!r}"
+        self.names.add(name)
+        return name
 
     def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
-        full = self.prefix + name
+        full = self._new(self.prefix + name)
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype), full))
         return full
 
     def node(self, op: str, inputs: Sequence[str], name: str, output: str | None = None,
              **attrs: Any) -> str:
-        out = output or self.prefix + name
+        out = self._new(output or self.prefix + name)
         self.nodes.append(helper.make_node(op, list(inputs), [out], name=self.prefix + name,
                                            **attrs))
         return out
@@ -234,9 +242,39 @@ def _input_doc(net: Network) -> str:
     return f"(N, {net.n_inputs}) float32, one image per row, prepared as: {json.dumps(prep)}"
 
 
-def to_onnx(model: Network | Sequence[Network]) -> onnx.ModelProto:
-    """The ONNX model of a network, or of several (an ensemble: the mean of their
-    probabilities), checked with ``onnx.checker``."""
+def _views(g: _Subgraph, x: str, shifts: Sequence[tuple[int, int]],
+           shape: tuple[int, int]) -> str:
+    """(N, H*W) images as rows -> (V*N, H*W): view v is every image moved dy rows down and dx
+    columns right (pixels moved in from outside are 0), for (dy, dx) = shifts[v], view after view:
+
+        view[n, y, x] = padded[n, y - dy + |dy|, x - dx + |dx|],  padded: zeros |dy|, |dx| around
+    """
+    H, W = shape
+    images = g.node("Reshape", [x, g.const("view_shape", [-1, H, W], np.int64)], "view_images")
+    views = []
+    for v, (dy, dx) in enumerate(shifts):
+        if (dy, dx) == (0, 0):
+            views.append(x)
+            continue
+        a, b = abs(dy), abs(dx)
+        padded = g.node("Pad", [images, g.const(f"view{v}_pads", [0, a, b, 0, a, b], np.int64)],
+                        f"view{v}_pad")
+        starts = [a - dy, b - dx]
+        cut = g.node("Slice", [padded, g.const(f"view{v}_starts", starts, np.int64),
+                               g.const(f"view{v}_ends", [starts[0] + H, starts[1] + W], np.int64),
+                               g.const(f"view{v}_axes", [1, 2], np.int64)], f"view{v}_slice")
+        views.append(g.node("Reshape", [cut, g.const(f"view{v}_rows_shape", [-1, H * W], np.int64)],
+                            f"view{v}_rows"))
+    return g.node("Concat", views, "views", axis=0)
+
+
+def to_onnx(model: Network | Sequence[Network],
+            shifts: Sequence[tuple[int, int]] = ((0, 0),)) -> onnx.ModelProto:
+    """The ONNX model of a network, or of several (an ensemble), checked with ``onnx.checker``.
+
+    The probabilities are the mean over the networks and over the views of each image: the
+    image moved by each (dy, dx) of ``shifts`` (test-time augmentation: for an Ensemble, its
+    ``TTA_SHIFTS[tta]``; the default is the image alone)."""
     nets = [model] if isinstance(model, Network) else list(model)
     if not nets or not all(isinstance(n, Network) for n in nets):
         raise SpecError("export_onnx takes a Network, a list of Networks (an ensemble) or a "
@@ -247,18 +285,32 @@ def to_onnx(model: Network | Sequence[Network]) -> onnx.ModelProto:
                 (first.n_inputs, first.n_classes, first.class_names):
             raise SpecError("the networks of an ensemble must take the same inputs and answer "
                             "with the same classes")
-    nodes: list[onnx.NodeProto] = []
-    inits: list[onnx.TensorProto] = []
-    if len(nets) == 1:
-        nodes, inits, _ = _network_nodes(first, INPUT, "", OUTPUT)
-    else:
-        outs = []
-        for m, net in enumerate(nets):
-            n_nodes, n_inits, out = _network_nodes(net, INPUT, f"m{m}_")
-            nodes += n_nodes
-            inits += n_inits
-            outs.append(out)
-        nodes.append(helper.make_node("Mean", outs, [OUTPUT], name="ensemble_mean"))
+    shifts = [tuple(s) for s in shifts]
+    if not shifts:
+        raise SpecError("shifts: give at least one view, e.g. [(0, 0)] for the image itself")
+    if shifts != [(0, 0)] and first.n_inputs != 28 * 28:
+        raise SpecError(f"shifted views are of 28x28 images; these networks take "
+                        f"{first.n_inputs} values per image")
+    g = _Subgraph("")
+    x = INPUT if shifts == [(0, 0)] else _views(g, INPUT, shifts, (28, 28))
+    outs = []
+    for m, net in enumerate(nets):
+        prefix = f"m{m}_" if len(nets) > 1 else ""
+        alone = len(nets) == 1 and len(shifts) == 1
+        nodes, inits, out = _network_nodes(net, x, prefix,
+                                          OUTPUT if alone else prefix + "net_probabilities")
+        g.nodes += nodes
+        g.initializers += inits
+        if len(shifts) > 1:  # (V*N, C) -> (V, N, C) -> the mean over the views
+            by_view = g.node("Reshape", [out, g.const(f"{prefix}by_view_shape",
+                                                      [len(shifts), -1, net.n_classes],
+                                                      np.int64)], f"{prefix}by_view")
+            out = g.node("ReduceMean", [by_view], f"{prefix}view_mean",
+                         output=OUTPUT if len(nets) == 1 else None, axes=[0], keepdims=0)
+        outs.append(out)
+    if len(nets) > 1:
+        g.node("Mean", outs, "ensemble_mean", output=OUTPUT)
+    nodes, inits = g.nodes, g.initializers
     classes = first.n_classes
     graph = helper.make_graph(
         nodes, "digitnet",
@@ -270,7 +322,8 @@ def to_onnx(model: Network | Sequence[Network]) -> onnx.ModelProto:
                        f"({', '.join(first.class_names)}); each row sums to 1")],
         initializer=inits,
         doc_string="digitnet " + (f"ensemble of {len(nets)} networks" if len(nets) > 1
-                                  else json.dumps(first.config()["layers"])))
+                                  else json.dumps(first.config()["layers"]))
+        + (f", mean over {len(shifts)} shifted views" if len(shifts) > 1 else ""))
     opset = helper.make_opsetid("", OPSET)
     model_proto = helper.make_model(graph, opset_imports=[opset], producer_name="digitnet",
                                     producer_version=__version__,
@@ -284,15 +337,18 @@ def to_onnx(model: Network | Sequence[Network]) -> onnx.ModelProto:
         meta["calibration_temperature"] = repr(temperature(first))
     if len(nets) > 1:
         meta["ensemble_members"] = str(len(nets))
+    if len(shifts) > 1:
+        meta["views"] = json.dumps(shifts)
     helper.set_model_props(model_proto, meta)
     onnx.checker.check_model(model_proto, full_check=True)
     return model_proto
 
 
 def export_onnx(model: Network | Sequence[Network] | str | os.PathLike, path: str | os.PathLike,
-                *, force: bool = False) -> Path:
+                *, shifts: Sequence[tuple[int, int]] = ((0, 0),), force: bool = False) -> Path:
     """Write ``model`` (a Network, a list of Networks averaged as an ensemble, or a model file)
-    as an ONNX file at ``path`` (conventionally ``*.onnx``); returns the path.
+    as an ONNX file at ``path`` (conventionally ``*.onnx``); returns the path. ``shifts``: the
+    views of each image to average over (see ``to_onnx``).
 
     Input ``images`` (N, n_inputs) float32 in [0, 1] (MNIST's preprocessing: see the input's
     doc string), output ``probabilities`` (N, n_classes). The file is written atomically, like a
@@ -303,7 +359,7 @@ def export_onnx(model: Network | Sequence[Network] | str | os.PathLike, path: st
         raise ModelFileError(f"cannot write the ONNX file {path}: {problem}")
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
-    data = to_onnx(model).SerializeToString()
+    data = to_onnx(model, shifts).SerializeToString()
     try:
         replace_file(path, lambda f: f.write(data))
     except OSError as e:
