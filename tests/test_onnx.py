@@ -115,6 +115,13 @@ def test_conv_and_dense_batchnorm_after_training(activation, tiny, x_test, tmp_p
     export_and_compare(net, x_test, tmp_path)
 
 
+def test_reshape_of_images_to_other_images(x_test, tmp_path):
+    net = dn.Network([dn.Reshape(28, 28, 1), dn.Conv2D(1, 4, kernel=3), dn.ReLU(),
+                      dn.Reshape(14, 14, 16), dn.Conv2D(16, 4, kernel=3, stride=2), dn.ReLU(),
+                      dn.Reshape(196), dn.Dense(196, 10)], seed=4)
+    export_and_compare(net, x_test, tmp_path)
+
+
 def test_gap_spec_and_a_float64_network(x_test, tmp_path):
     net = dn.build_network("conv8k5s2-bn-conv16-gap-10", dtype=np.float64)
     randomize_batchnorm(net)

@@ -22,8 +22,8 @@ The file computes what ``net.predict_proba`` computes, in evaluation mode:
   by a few pixels (``shifts``) go through each network as one batch of V*N images, and each
   network's probabilities are averaged over the V views (ReduceMean) before the ensemble's Mean.
 
-The graph uses ONNX opset 17 (IR version 8), which onnxruntime >= 1.13, onnxruntime-web and
-OpenCV >= 4.7 read. The class names, the digitnet version and the preprocessing go into the
+The graph uses ONNX opset 17 (IR version 8), which onnxruntime has read since 1.13 (checked here:
+onnxruntime 1.32, onnxruntime-web 1.30 in Node, OpenCV 5.0's dnn). The class names, the digitnet version and the preprocessing go into the
 model's metadata_props. A layer class of your own cannot be exported (its forward is Python
 that ONNX cannot run): SpecError naming it.
 """
@@ -56,7 +56,7 @@ try:
 except ImportError as e:
     raise missing("onnx", e) from None
 
-#: the ONNX operator set the files use (onnxruntime >= 1.13, onnxruntime-web, OpenCV >= 4.7)
+#: the ONNX operator set the files use (onnxruntime reads it since 1.13)
 OPSET = 17
 INPUT, OUTPUT = "images", "probabilities"
 
