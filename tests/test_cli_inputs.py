@@ -52,6 +52,8 @@ def cases():
             ("--betas", "0.9,0.99,0.9", "two numbers"), ("--betas", "a,b", NUMBER),
             ("--momentum", "1", "in [0, 1)"), ("--momentum", "-1", "in [0, 1)"),
             ("--threads", "0", COUNT), ("--threads", "257", COUNT), ("--threads", "two", COUNT),
+            ("--ensemble", "0", COUNT), ("--ensemble", "33", COUNT), ("--ensemble", "x", COUNT),
+            ("--tta", "4", "invalid choice"), ("--tta", "x", "invalid int"),
             ("--nope", None, "unrecognized arguments")]:
         table.append((["train", "--epochs", "1", opt, *([] if v is None else [v])], msg))
     for command in ("evaluate", "predict", "report", "info"):
@@ -65,6 +67,12 @@ def cases():
         (["evaluate", "no-such-model.npz"], "no model file"),
         (["evaluate", "."], "is a folder, not a model file"),
         (["evaluate"], "required: MODEL"),
+        (["evaluate", "MODEL", "--tta", "3"], "invalid choice"),
+        (["ensemble", "MODEL", "--out", "e.npz", "--tta", "2"], "invalid choice"),
+        (["ensemble", "MODEL"], "required: --out"),
+        (["ensemble", "--out", "e.npz"], "required: MODEL"),
+        (["ensemble", "MODEL", "afile", "--out", "e.npz"], "afile"),
+        (["ensemble", "MODEL", "--out", "."], "folder"),
         (["predict", "MODEL", "--submission", "no/such/folder/s.csv"], "does not exist"),
         (["predict", "MODEL", "--submission", "."], "it is a folder"),
         (["predict", "MODEL", "--show", "seen"], "--show works with image files"),

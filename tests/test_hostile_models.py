@@ -303,7 +303,7 @@ def set_field(header, dotted, value):
 
 BAD_FIELDS = [
     ("version", "1", "version"), ("version", 1.5, "version"), ("version", True, "version"),
-    ("version", 0, "version"), ("version", [1], "version"), ("version", 2, "newer digitnet"),
+    ("version", 0, "version"), ("version", [1], "version"), ("version", 3, "newer digitnet"),
     ("format", 5, "not a digitnet model"), ("dtype", "int8", "dtype"),
     ("dtype", 32, "dtype"), ("network", [], "'network'"), ("network.layers", {}, "layers"),
     ("network.layers", [], "layers"), ("network.layers.0", 7, r"layers\[0\]"),

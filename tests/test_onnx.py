@@ -198,6 +198,19 @@ def test_shifted_views_are_averaged(members, x_test, tmp_path):
     assert json.loads(props["views"]) == [list(s) for s in SHIFTS]
 
 
+@pytest.mark.parametrize("tta", [1, 5, 9])
+def test_an_ensemble_with_test_time_augmentation(tta, x_test, tmp_path, capsys):
+    ens = dn.Ensemble([dn.build_network("fast", seed=1), every_layer_network()], tta=tta)
+    X = x_test[:300]
+    dn.save_model(ens, tmp_path / "ensemble.npz")
+    assert main(["export", str(tmp_path / "ensemble.npz"), str(tmp_path / "e.onnx")]) == 0
+    assert "output probabilities (N, 10)" in capsys.readouterr().out
+    onnx.checker.check_model(str(tmp_path / "e.onnx"), full_check=True)
+    assert_same(run_onnx(tmp_path / "e.onnx", X), ens.predict_proba(X))
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "e.onnx")).metadata_props}
+    assert props["ensemble_members"] == "2" and ("views" in props) == (tta > 1)
+
+
 def test_the_file_says_what_it_takes_and_gives(tmp_path):
     net = dn.build_network("784-16-10")
     net.meta["class_names"] = list("abcdefghij")

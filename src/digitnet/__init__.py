@@ -16,6 +16,7 @@ from .metrics import per_class_accuracy  # noqa: E402
 from .modelfile import load_model, register_layer, save_model  # noqa: E402
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: E402
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape  # noqa: E402
+from .nn.ensemble import Ensemble  # noqa: E402
 from .nn.layers import BatchNorm, Dense, Dropout, Layer  # noqa: E402
 from .nn.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, softmax  # noqa: E402
 from .nn.network import Network  # noqa: E402
@@ -29,7 +30,8 @@ from .version import __version__ as __version__  # noqa: E402
 
 __all__ = [
     # layers and networks
-    "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "LeakyReLU",
+    "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Ensemble", "Flatten", "Layer",
+    "LeakyReLU",
     "MaxPool2D", "Network", "ReLU", "Reshape", "Sigmoid", "SigmoidBinaryCrossEntropy",
     "SoftmaxCrossEntropy", "Tanh", "build_network", "register_layer", "softmax",
     # data, training, model files

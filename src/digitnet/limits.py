@@ -30,6 +30,8 @@ MAX_PARAMS = 100_000_000
 MAX_VALUES_PER_IMAGE = 2**21
 #: layers of a network read from a model file (the presets have 7 to 13)
 MAX_LAYERS = 1000
+#: networks in an ensemble (``--ensemble N``); each answers every image, so N times the time
+MAX_ENSEMBLE = 32
 #: a model file's arrays may hold at most this many times the file's size (np.savez stores them
 #: uncompressed: 1x; re-zipped float32 weights shrink about 1.1x) ...
 MAX_MODEL_RATIO = 20

@@ -34,6 +34,7 @@ from numpy.lib import format as npy
 
 from .errors import ModelFileError
 from .limits import (
+    MAX_ENSEMBLE,
     MAX_HEADER_BYTES,
     MAX_HEADER_DEPTH,
     MAX_LAYERS,
@@ -41,6 +42,7 @@ from .limits import (
     MODEL_RATIO_FLOOR,
     size_text,
 )
+from .nn.ensemble import TTA_SHIFTS
 
 #: what the zip and .npy readers raise on bytes that are not what they expect (a damaged or
 #: foreign file); anything else is a bug here
@@ -52,6 +54,8 @@ MAX_MEMBERS = 1 + 16 * MAX_LAYERS
 WEIGHT_DTYPES = ("float32", "float64")
 #: members up to this size are read whole with their .npy header (their sizes were checked)
 _SMALL = 256 * 1024
+#: the numbers of views an ensemble's test-time augmentation may use
+TTA_VIEWS = tuple(TTA_SHIFTS)
 REWRITE = "train a model with `digitnet train --out FILE` and pass that file"
 
 
@@ -139,7 +143,7 @@ class ModelArchive:
             raise self.damaged(f"its zip directory declares more compressed data than the "
                                f"file's {self.size:,} bytes")
         ours = {i.filename[:-4]: i for i in infos if i.filename.endswith(".npy") and (
-            i.filename == "header.npy" or i.filename.startswith(("param/", "state/")))}
+            i.filename == "header.npy" or i.filename.startswith(("param/", "state/", "train/")))}
         for name, info in ours.items():
             if info.flag_bits & 0x1:
                 raise self.damaged(f"its member {name} is encrypted")
@@ -260,9 +264,12 @@ def field_error(path: Path, name: str, want: str, value: Any) -> ModelFileError:
 
 
 def check_header(header: Any, path: Path, *, fmt: str, version: int, losses: Any,
-                 layer_types: Any) -> tuple[list[dict[str, Any]], str, str, dict[str, Any]]:
-    """The fields ``load_model`` uses: (layers, loss, dtype, meta), each checked for type and
-    range. ``layer_types``: the layer names a file may use (the registry in modelfile.py)."""
+                 layer_types: Any
+                 ) -> tuple[list[tuple[list[dict[str, Any]], str]], int, str, dict[str, Any]]:
+    """The fields ``load_model`` uses: (networks, tta, dtype, meta), each checked for type and
+    range. ``networks``: one (layers, loss) for a network's file (field ``network``), one per
+    member for an ensemble's (``ensemble.members``, with ``ensemble.tta`` views; tta is 1 for a
+    network). ``layer_types``: the layer names a file may use (the registry in modelfile.py)."""
     if not isinstance(header, dict) or header.get("format") != fmt:
         raise ModelFileError(f"{path} is not a digitnet model file (or it is corrupted or "
                              f"truncated): {REWRITE}")
@@ -275,19 +282,45 @@ def check_header(header: Any, path: Path, *, fmt: str, version: int, losses: Any
     dtype = header.get("dtype", "float32")
     if dtype not in WEIGHT_DTYPES:
         raise field_error(path, "'dtype'", " or ".join(map(repr, WEIGHT_DTYPES)), dtype)
-    network = header.get("network")
+    tta = 1
+    if "ensemble" in header:
+        ensemble = header["ensemble"]
+        if not isinstance(ensemble, dict):
+            raise field_error(path, "'ensemble'", "a dict with 'members' and 'tta'", ensemble)
+        members = ensemble.get("members")
+        if not isinstance(members, list) or not 1 <= len(members) <= MAX_ENSEMBLE:
+            raise field_error(path, "'ensemble.members'", f"a list of 1 to {MAX_ENSEMBLE} "
+                              "networks", members if not isinstance(members, list)
+                              else f"{len(members)} networks")
+        tta = ensemble.get("tta", 1)
+        if isinstance(tta, bool) or not isinstance(tta, int) or tta not in TTA_VIEWS:
+            raise field_error(path, "'ensemble.tta'", " or ".join(map(str, TTA_VIEWS)), tta)
+        networks = [_check_network(m, f"ensemble.members[{k}]", path, losses, layer_types)
+                    for k, m in enumerate(members)]
+    else:
+        networks = [_check_network(header.get("network"), "network", path, losses,
+                                   layer_types)]
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise field_error(path, "'meta'", "a dict", meta)
+    return networks, tta, dtype, meta
+
+
+def _check_network(network: Any, where: str, path: Path, losses: Any, layer_types: Any
+                   ) -> tuple[list[dict[str, Any]], str]:
+    """(layers, loss) of one network's description ``{"layers": [...], "loss": ...}``."""
     if not isinstance(network, dict):
-        raise field_error(path, "'network'", "a dict with 'layers' and 'loss'", network)
+        raise field_error(path, f"'{where}'", "a dict with 'layers' and 'loss'", network)
     layers = network.get("layers")
     if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
-        raise field_error(path, "'network.layers'", f"a list of 1 to {MAX_LAYERS} layers",
+        raise field_error(path, f"'{where}.layers'", f"a list of 1 to {MAX_LAYERS} layers",
                           layers if not isinstance(layers, list) else f"{len(layers)} layers")
     loss = network.get("loss")
     if not isinstance(loss, str) or loss not in losses:
-        raise field_error(path, "'network.loss'", f"one of {', '.join(map(repr, losses))}",
+        raise field_error(path, f"'{where}.loss'", f"one of {', '.join(map(repr, losses))}",
                           loss)
     for i, layer in enumerate(layers):
-        name = f"network.layers[{i}]"
+        name = f"{where}.layers[{i}]"
         if not isinstance(layer, dict):
             raise field_error(path, f"'{name}'", "a dict such as {'type': 'Dense', ...}", layer)
         kind = layer.get("type")
@@ -301,10 +334,7 @@ def check_header(header: Any, path: Path, *, fmt: str, version: int, losses: Any
         for key, value in layer.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise field_error(path, f"'{name}.{key}'", "a finite number", value)
-    meta = header.get("meta", {})
-    if not isinstance(meta, dict):
-        raise field_error(path, "'meta'", "a dict", meta)
-    return layers, loss, dtype, meta
+    return layers, loss
 
 
 #: History fields: one number per epoch (loss and accuracy for every epoch; the others may stop
@@ -352,11 +382,11 @@ def check_meta(meta: dict[str, Any], n_classes: Callable[[], int | None], path: 
     history = meta.get("history")
     if history is not None:
         want("history", isinstance(history, dict), "a dict (digitnet's History.as_dict())")
-        _check_history(history, path)
+        check_history(history, path)
     return meta
 
 
-def _check_history(history: dict[str, Any], path: Path) -> None:
+def check_history(history: dict[str, Any], path: Path) -> None:
     """What the report, the plots and the doctor read from a saved History: ``epoch``; ``loss``
     and ``accuracy``, one number per epoch; the other per-epoch lists at most one per epoch
     (none without validation); ``batch_loss``; ``stop_reason``, ``best_epoch``."""

@@ -25,16 +25,30 @@ import numpy as np
 from .errors import DigitnetError, ModelFileError, SpecError
 from .files import file_problem, replace_file
 from .limits import MAX_PARAMS
-from .modelcheck import WEIGHT_DTYPES, ArrayHeader, ModelArchive, check_header, check_meta
+from .modelcheck import (
+    WEIGHT_DTYPES,
+    ArrayHeader,
+    ModelArchive,
+    check_header,
+    check_history,
+    check_meta,
+    field_error,
+)
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from .nn.ensemble import Ensemble
 from .nn.layers import BatchNorm, Dense, Dropout, Layer
 from .nn.losses import LOSSES
 from .nn.network import Network
 from .nn.sizes import plan_network
+from .optim import OPTIMIZERS, SCHEDULES
+from .train import TrainState
 
 FORMAT = "digitnet-model"
-VERSION = 1
+#: the newest format this digitnet reads: 1, one network ("network"); 2, an ensemble ("ensemble":
+#: its members and views; arrays "param/m<k>.<layer>.<name>"). A network's file is still written
+#: as version 1, so older digitnets read it.
+VERSION = 2
 
 #: how an image must be prepared for the networks digitnet trains (MNIST's convention)
 MNIST_PREPROCESSING = {
@@ -155,18 +169,34 @@ def check_save_target(path: str | os.PathLike, *, force: bool = False) -> None:
         raise ModelFileError(f"cannot save the model to {path}: {problem}")
 
 
-def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] | None = None,
-               metadata: dict[str, Any] | None = None, force: bool = False) -> Path:
-    """Write ``net`` and its metadata to ``path`` (conventionally ``*.npz``); returns the path.
+def save_model(net: Network | Ensemble, path: str | os.PathLike, *,
+               class_names: list[str] | None = None, metadata: dict[str, Any] | None = None,
+               force: bool = False, resumable: bool = False) -> Path:
+    """Write ``net`` (a Network or an Ensemble) and its metadata to ``path`` (conventionally
+    ``*.npz``); returns the path.
 
     A layer class of your own must be registered first (``dn.register_layer(MyDense)``): else,
     or if its ``config()`` cannot rebuild it, ModelFileError says so and nothing is written.
     A read-only file at ``path`` is replaced only with ``force=True``; a file replaced keeps its
-    permissions; any failure leaves the old file as it was (``digitnet.files``)."""
+    permissions; any failure leaves the old file as it was (``digitnet.files``).
+
+    ``resumable=True`` also keeps where training stands (``net.train_state``: the optimizer's
+    state, the schedule's position, the random generators, the history; about as large again
+    as the weights for Momentum, twice for Adam), so that ``train(net, ..., resume=True)``
+    after ``load_model`` continues the run exactly (``digitnet train --resume``)."""
     path = Path(path)
     check_save_target(path, force=force)
+    state = getattr(net, "train_state", None)
+    if resumable and (isinstance(net, Ensemble) or not isinstance(state, TrainState)):
+        raise ModelFileError(
+            "cannot save a resumable model: " + (
+                "an ensemble's networks are trained one by one; save each network resumable"
+                if isinstance(net, Ensemble) else
+                "this network carries no training state (train it with dn.train first)"))
+    members = net.members if isinstance(net, Ensemble) else [net]
     try:
-        check_saveable(net)
+        for member in members:
+            check_saveable(member)
     except SpecError as e:
         raise ModelFileError(f"cannot save the model: {e}") from None
     meta = {**net.meta, **(metadata or {})}
@@ -174,10 +204,21 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
         meta["class_names"] = list(class_names)
     meta.setdefault("class_names", net.class_names)
     meta.setdefault("preprocessing", MNIST_PREPROCESSING)
-    header = {"format": FORMAT, "version": VERSION, "network": net.config(),
-              "dtype": net.dtype.name, "meta": meta}
-    arrays = {f"param/{name}": p for name, p, _ in net.parameters()}
-    arrays.update({f"state/{name}": a for name, a in net.states()})
+    header: dict[str, Any] = {"format": FORMAT, "version": 1, "dtype": net.dtype.name,
+                              "meta": meta}
+    if isinstance(net, Ensemble):
+        header.update(version=2, ensemble=net.config())
+    else:
+        header["network"] = net.config()
+    arrays = {}
+    for k, member in enumerate(members):
+        prefix = f"m{k}." if isinstance(net, Ensemble) else ""
+        arrays.update({f"param/{prefix}{name}": p for name, p, _ in member.parameters()})
+        arrays.update({f"state/{prefix}{name}": a for name, a in member.states()})
+    if resumable:
+        info, train_arrays = state.to_file()
+        header["train_state"] = info
+        arrays.update({f"train/{k}": a for k, a in train_arrays.items()})
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     try:
         replace_file(path, lambda f: np.savez(f, **arrays))
@@ -187,8 +228,9 @@ def save_model(net: Network, path: str | os.PathLike, *, class_names: list[str] 
     return path
 
 
-def load_model(path: str | os.PathLike) -> Network:
-    """Read a model file written by ``save_model``; ``net.meta`` holds its metadata.
+def load_model(path: str | os.PathLike) -> Network | Ensemble:
+    """Read a model file written by ``save_model``: a Network, or an Ensemble if the file holds
+    several networks (``digitnet train --ensemble N``); ``net.meta`` holds its metadata.
 
     A missing, truncated, corrupted, foreign or hostile file raises ModelFileError saying which
     (and nothing else: see modelcheck.py). Nothing large is allocated before it is checked:
@@ -197,48 +239,89 @@ def load_model(path: str | os.PathLike) -> Network:
     the layers are built and the arrays read into them."""
     path = Path(os.fsdecode(path))
     with ModelArchive(path) as archive:
-        layers, loss, dtype, meta = check_header(
-            archive.header(), path, fmt=FORMAT, version=VERSION, losses=LOSSES,
-            layer_types=LAYER_TYPES)
+        header = archive.header()
+        networks, tta, dtype, meta = check_header(
+            header, path, fmt=FORMAT, version=VERSION, losses=LOSSES, layer_types=LAYER_TYPES)
+        ensemble = "ensemble" in header
+        prefixes = [f"m{k}." for k in range(len(networks))] if ensemble else [""]
+        headers, train_headers = _array_headers(archive)
+        if ensemble:
+            stray = [n for n in headers if not n.startswith(tuple(prefixes))]
+            if stray:
+                raise archive.damaged(f"weight {stray[0]} belongs to no member of the ensemble")
+        members = []
+        for prefix, (layers, loss) in zip(prefixes, networks, strict=True):
+            mine = {n[len(prefix):]: h for n, h in headers.items() if n.startswith(prefix)}
+            members.append(_load_network(archive, layers, loss, dtype, mine))
+        if "train_state" in header or train_headers:
+            if ensemble:
+                raise archive.damaged("an ensemble's file holds a training state")
+            members[0].train_state = read_train_state(  # type: ignore[attr-defined]
+                archive, header.get("train_state"), train_headers, members[0])
+    if not ensemble:
+        net: Network | Ensemble = members[0]
+    else:
         try:
-            plan = plan_network(layers)
-        except SpecError as e:
-            raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
-                from None
-        headers = _array_headers(archive, plan.arrays)
-        try:
-            net = network_from_config({"layers": layers, "loss": loss}, dtype=dtype)
+            net = Ensemble(members, tta=tta)
         except DigitnetError as e:
-            raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
-                from None
-        expected = {name: p for name, p, _ in net.parameters()}
-        expected.update(dict(net.states()))
-        _match(archive, {k: h.shape for k, (_, h) in headers.items()},
-               {k: p.shape for k, p in expected.items()})
-        for name, p in expected.items():
-            key, header = headers[name]
-            values = archive.read(key, header)
-            if not np.all(np.isfinite(values)):
-                raise archive.damaged(f"weight {name} holds NaN or infinite values")
-            p[...] = values
+            raise ModelFileError(f"{path} holds an ensemble digitnet cannot use: {e}") from None
     net.meta = check_meta(meta, lambda: _n_classes(net), path)
     return net
 
 
-def _array_headers(archive: ModelArchive, planned: list[dict[str, tuple[int, ...]] | None]
-                   ) -> dict[str, tuple[str, ArrayHeader]]:
-    """Every array's .npy header by name ("0.W": (member, header)), read without its data:
-    float weights, at most limits.MAX_PARAMS values, and, for digitnet's own layers, the shapes
-    the architecture (``planned``, by nn.sizes.plan_network) needs."""
+def _load_network(archive: ModelArchive, layers: list[dict[str, Any]], loss: str, dtype: str,
+                  headers: dict[str, tuple[str, ArrayHeader]]) -> Network:
+    """One network of a model file: its architecture planned (checked against the limits), the
+    arrays' headers matched against what it needs, then built and filled."""
+    path = archive.path
+    try:
+        plan = plan_network(layers)
+    except SpecError as e:
+        raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
+            from None
+    yours = {str(i) for i, arrays in enumerate(plan.arrays) if arrays is None}  # checked built
+    _match(archive, {k: h.shape for k, (_, h) in headers.items() if k.split(".")[0] not in yours},
+           {f"{i}.{k}": shape for i, arrays in enumerate(plan.arrays) for k, shape in
+            (arrays or {}).items()})
+    try:
+        net = network_from_config({"layers": layers, "loss": loss}, dtype=dtype)
+    except DigitnetError as e:
+        raise ModelFileError(f"{path} describes a network digitnet cannot build: {e}") \
+            from None
+    expected = {name: p for name, p, _ in net.parameters()}
+    expected.update(dict(net.states()))
+    _match(archive, {k: h.shape for k, (_, h) in headers.items()},
+           {k: p.shape for k, p in expected.items()})
+    for name, p in expected.items():
+        key, header = headers[name]
+        values = archive.read(key, header)
+        if not np.all(np.isfinite(values)):
+            raise archive.damaged(f"weight {name} holds NaN or infinite values")
+        p[...] = values
+    return net
+
+
+def _array_headers(archive: ModelArchive) -> tuple[dict[str, tuple[str, ArrayHeader]],
+                                                  dict[str, tuple[str, ArrayHeader]]]:
+    """Every array's .npy header by name ("0.W", or "m1.0.W" in an ensemble: (member,
+    header)), read without its data: float weights, at most limits.MAX_PARAMS values in all;
+    and, apart, those of a training state ("opt.0.W.0", "perm")."""
     headers: dict[str, tuple[str, ArrayHeader]] = {}
-    totals = {"param": 0, "state": 0}
+    train: dict[str, tuple[str, ArrayHeader]] = {}
+    totals = {"param": 0, "state": 0, "train": 0}
     for key in archive.members:
         if key == "header":
             continue
         kind, name = key.split("/", 1)
-        if name in headers:
+        if name in headers or name in train:
             raise archive.damaged(f"it holds weight {name} twice")
         h = archive.array_header(key)
+        if kind == "train" and name == "perm":
+            if h.dtype.kind not in "iu" or len(h.shape) != 1 or h.size > MAX_PARAMS:
+                raise archive.damaged("its training state's order of the images is not a list "
+                                      "of whole numbers")
+            train[name] = (key, h)
+            continue
         if h.dtype.kind != "f" or h.dtype.name not in WEIGHT_DTYPES:
             raise archive.damaged(f"weight {name} is of type {h.dtype}, not float32 or float64")
         totals[kind] += h.size
@@ -246,12 +329,8 @@ def _array_headers(archive: ModelArchive, planned: list[dict[str, tuple[int, ...
             raise ModelFileError(
                 f"{archive.path}: its arrays hold more than {MAX_PARAMS:,} values (the limit, "
                 f"digitnet.limits.MAX_PARAMS, is on the parameters of a network)")
-        headers[name] = (key, h)
-    yours = {str(i) for i, arrays in enumerate(planned) if arrays is None}  # compared once built
-    _match(archive, {k: h.shape for k, (_, h) in headers.items() if k.split(".")[0] not in yours},
-           {f"{i}.{k}": shape for i, arrays in enumerate(planned) for k, shape in
-            (arrays or {}).items()})
-    return headers
+        (train if kind == "train" else headers)[name] = (key, h)
+    return headers, train
 
 
 def _match(archive: ModelArchive, have: dict[str, tuple[int, ...]],
@@ -277,3 +356,113 @@ def _n_classes(net: Network) -> int | None:
         return net.n_classes
     except DigitnetError:
         return None
+
+
+def read_train_state(archive: ModelArchive, info: Any,
+                     headers: dict[str, tuple[str, ArrayHeader]], net: Network) -> TrainState:
+    """The training state a resumable file keeps (``save_model(..., resumable=True)``), every
+    field checked for type and range and every array against the network's parameters, so
+    that a damaged or hostile file is a ModelFileError here, not a failure in ``train``."""
+    path = archive.path
+
+    def want(name: str, ok: bool, what: str, value: Any) -> None:
+        if not ok:
+            raise field_error(path, f"'train_state.{name}'", what, value)
+
+    def whole(v: Any, low: int = 0) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    def num(v: Any, low: float = 0.0, high: float = float("inf")) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and low <= v < high
+
+    want("", isinstance(info, dict), "a dict", info)
+    o = info.get("options")
+    want("options", isinstance(o, dict), "a dict", o)
+    for key, ok, what in (
+            ("epochs", whole(o.get("epochs"), 1), "a whole number >= 1"),
+            ("n_train", whole(o.get("n_train"), 1), "a whole number >= 1"),
+            ("batch_size", whole(o.get("batch_size"), 1), "a whole number >= 1"),
+            ("seed", whole(o.get("seed")), "a whole number >= 0"),
+            ("optimizer", o.get("optimizer") in OPTIMIZERS, " or ".join(OPTIMIZERS)),
+            ("schedule", o.get("schedule") in SCHEDULES, " or ".join(SCHEDULES)),
+            ("lr", num(o.get("lr"), 1e-300), "a positive number"),
+            ("warmup", num(o.get("warmup")) and o["warmup"] <= o.get("epochs", 0),
+             "a number from 0 to epochs"),
+            ("weight_decay", num(o.get("weight_decay")), "a number >= 0"),
+            ("label_smoothing", num(o.get("label_smoothing"), 0, 1), "a number in [0, 1)"),
+            ("momentum", o.get("momentum") is None or num(o["momentum"], 0, 1),
+             "null or a number in [0, 1)"),
+            ("betas", o.get("betas") is None or isinstance(o["betas"], list)
+             and len(o["betas"]) == 2 and all(num(b, 0, 1) for b in o["betas"]),
+             "null or two numbers in [0, 1)"),
+            ("patience", o.get("patience") is None or whole(o["patience"], 1),
+             "null or a whole number >= 1"),
+            ("augment", o.get("augment") is False or isinstance(o.get("augment"), dict) and all(
+                num(o["augment"].get(k), 0, 1e6) for k in ("rotate", "scale", "shift"))
+             and isinstance(o["augment"].get("image_shape"), list)
+             and len(o["augment"]["image_shape"]) == 2
+             and all(whole(v, 1) for v in o["augment"]["image_shape"]),
+             "false or the ranges of an augmentation (rotate, scale, shift, image_shape)")):
+        want(f"options.{key}", ok, what, o.get(key))
+    n = o["n_train"]
+    for key in ("epochs_done", "step"):
+        want(key, whole(info.get(key)), "a whole number >= 0", info.get(key))
+    want("epochs_done", info["epochs_done"] <= o["epochs"], "at most options.epochs",
+         info["epochs_done"])
+    want("best_loss", info.get("best_loss") is None or num(info["best_loss"]),
+         "null or a number >= 0", info.get("best_loss"))
+    history = info.get("history")
+    want("history", isinstance(history, dict), "a dict", history)
+    check_history(history, path)
+    rngs = info.get("layer_rngs")
+    want("layer_rngs", isinstance(rngs, dict), "a dict", rngs)
+    with_rngs = {str(i) for i, layer in enumerate(net.layers)
+                 if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+    want("layer_rngs", set(rngs) == with_rngs, f"one entry per layer with its own random "
+         f"generator ({sorted(with_rngs)})", sorted(rngs))
+    for name, value in [("rng", info.get("rng"))] + [(f"layer_rngs.{k}", v)
+                                                      for k, v in rngs.items()]:
+        try:
+            np.random.PCG64().state = value
+        except Exception:
+            raise field_error(path, f"'train_state.{name}'", "the state of a PCG64 random "
+                              "generator", value) from None
+    opt = info.get("optimizer")
+    want("optimizer", isinstance(opt, dict) and whole(opt.get("t"))
+         and isinstance(opt.get("slots"), dict), "a dict with a step count t and slots", opt)
+    params = {name: p for name, p, _ in net.parameters()}
+    want("optimizer.slots", set(opt["slots"]) == set(params) and all(
+        whole(t) for t in opt["slots"].values()), "a step count per parameter",
+         sorted(opt["slots"])[:8])
+    n_state = OPTIMIZERS[o["optimizer"]].n_state
+    need = {f"opt.{k}.{j}": p.shape for k, p in params.items() for j in range(n_state)}
+    position = info.get("position")
+    if position is not None:
+        want("position", isinstance(position, dict) and all(
+            whole(position.get(k)) for k in ("next", "correct", "seen"))
+             and all(num(position.get(k)) for k in ("loss_sum", "seconds"))
+             and position["seen"] <= n and position["next"] <= n + o["batch_size"],
+             "null or where in its epoch the run stopped", position)
+    have = {k: h.shape for k, (_, h) in headers.items() if k != "perm"}
+    if have != need or ("perm" in headers) != (position is not None):
+        raise archive.damaged("its training state's arrays do not match the network and the "
+                              "optimizer")
+    arrays = {}
+    for k in need:
+        key, h = headers[k]
+        a = archive.read(key, h)
+        if h.dtype != net.dtype or not np.all(np.isfinite(a)):
+            raise archive.damaged(f"training state array {k} is not finite {net.dtype.name}")
+        arrays[k[len("opt."):]] = a.copy()
+    perm = None
+    if position is not None:
+        key, h = headers["perm"]
+        perm = archive.read(key, h).astype(np.intp)
+        if len(perm) != n or not np.array_equal(np.bincount(perm.clip(0, n - 1), minlength=n),
+                                                np.ones(n, np.intp)) or perm.min() < 0:
+            raise archive.damaged("its training state's order of the images is not an order "
+                                  f"of {n:,} images")
+    return TrainState(options=o, epochs_done=info["epochs_done"], step=info["step"],
+                      rng=info["rng"], layer_rngs=rngs, optimizer=opt, optimizer_arrays=arrays,
+                      history=history, best_loss=info.get("best_loss"), position=position,
+                      perm=perm)

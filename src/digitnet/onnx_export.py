@@ -17,15 +17,16 @@ The file computes what ``net.predict_proba`` computes, in evaluation mode:
 - The head: Softmax over the classes; for a one-output (one-vs-rest) network, sigmoid p and the
   two columns [1 - p, p]. A calibration temperature T in ``net.meta["calibration"]`` divides the
   scores first (softmax(Z / T)); without one there is no division.
-- Several networks (an ensemble): each is a subgraph from ``images`` to its own probabilities
-  (``_network_nodes``), and the output is their mean. Test-time augmentation: the images moved
-  by a few pixels (``shifts``) go through each network as one batch of V*N images, and each
-  network's probabilities are averaged over the V views (ReduceMean) before the ensemble's Mean.
+- An Ensemble (or a list of networks): each network is a subgraph from ``images`` to its own
+  probabilities (``_network_nodes``), and the output is their mean. Test-time augmentation (the
+  Ensemble's ``tta``, or ``shifts``): the images moved by a pixel or a few go through each
+  network as one batch of V*N images, and its probabilities are averaged over the V views
+  (ReduceMean) before the members' Mean.
 
-The graph uses ONNX opset 17 (IR version 8), which onnxruntime has read since 1.13 (checked here:
-onnxruntime 1.32, onnxruntime-web 1.30 in Node, OpenCV 5.0's dnn). The class names, the digitnet version and the preprocessing go into the
-model's metadata_props. A layer class of your own cannot be exported (its forward is Python
-that ONNX cannot run): SpecError naming it.
+The graph uses ONNX opset 17 (IR version 8), which onnxruntime has read since 1.13 (checked
+here: onnxruntime 1.32, onnxruntime-web 1.30 in Node, OpenCV 5.0's dnn). The class names, the
+digitnet version and the preprocessing go into the model's metadata_props. A layer class of
+your own cannot be exported (its forward is Python that ONNX cannot run): SpecError naming it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from .files import file_problem, replace_file
 from .modelfile import MNIST_PREPROCESSING, load_model
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from .nn.ensemble import TTA_SHIFTS, Ensemble
 from .nn.layers import BatchNorm, Dense, Dropout, Layer
 from .nn.losses import SigmoidBinaryCrossEntropy
 from .nn.network import Network
@@ -233,15 +235,6 @@ def _network_nodes(net: Network, input_name: str, prefix: str, output_name: str 
     return g.nodes, g.initializers, out
 
 
-def _input_doc(net: Network) -> str:
-    prep = net.meta.get("preprocessing") or MNIST_PREPROCESSING
-    if prep == MNIST_PREPROCESSING:
-        return (f"(N, {net.n_inputs}) float32, one image per row: 28x28 grayscale, the rows of "
-                f"pixels one after another, each pixel / 255 in [0, 1], ink bright (1) on a dark "
-                f"background (0), as in MNIST")
-    return f"(N, {net.n_inputs}) float32, one image per row, prepared as: {json.dumps(prep)}"
-
-
 def _views(g: _Subgraph, x: str, shifts: Sequence[tuple[int, int]],
            shape: tuple[int, int]) -> str:
     """(N, H*W) images as rows -> (V*N, H*W): view v is every image moved dy rows down and dx
@@ -268,29 +261,9 @@ def _views(g: _Subgraph, x: str, shifts: Sequence[tuple[int, int]],
     return g.node("Concat", views, "views", axis=0)
 
 
-def to_onnx(model: Network | Sequence[Network],
-            shifts: Sequence[tuple[int, int]] = ((0, 0),)) -> onnx.ModelProto:
-    """The ONNX model of a network, or of several (an ensemble), checked with ``onnx.checker``.
-
-    The probabilities are the mean over the networks and over the views of each image: the
-    image moved by each (dy, dx) of ``shifts`` (test-time augmentation: for an Ensemble, its
-    ``TTA_SHIFTS[tta]``; the default is the image alone)."""
-    nets = [model] if isinstance(model, Network) else list(model)
-    if not nets or not all(isinstance(n, Network) for n in nets):
-        raise SpecError("export_onnx takes a Network, a list of Networks (an ensemble) or a "
-                        "model file")
-    first = nets[0]
-    for n in nets[1:]:
-        if (n.n_inputs, n.n_classes, n.class_names) != \
-                (first.n_inputs, first.n_classes, first.class_names):
-            raise SpecError("the networks of an ensemble must take the same inputs and answer "
-                            "with the same classes")
-    shifts = [tuple(s) for s in shifts]
-    if not shifts:
-        raise SpecError("shifts: give at least one view, e.g. [(0, 0)] for the image itself")
-    if shifts != [(0, 0)] and first.n_inputs != 28 * 28:
-        raise SpecError(f"shifted views are of 28x28 images; these networks take "
-                        f"{first.n_inputs} values per image")
+def _mean_graph(nets: list[Network], shifts: list[tuple[int, int]]) -> _Subgraph:
+    """The nodes from ``images`` to ``probabilities``: the mean over the networks and over the
+    views of each image (one network, one view: just its nodes)."""
     g = _Subgraph("")
     x = INPUT if shifts == [(0, 0)] else _views(g, INPUT, shifts, (28, 28))
     outs = []
@@ -310,45 +283,87 @@ def to_onnx(model: Network | Sequence[Network],
         outs.append(out)
     if len(nets) > 1:
         g.node("Mean", outs, "ensemble_mean", output=OUTPUT)
-    nodes, inits = g.nodes, g.initializers
-    classes = first.n_classes
+    return g
+
+
+def to_onnx(model: Network | Ensemble | Sequence[Network],
+            shifts: Sequence[tuple[int, int]] | None = None) -> onnx.ModelProto:
+    """The ONNX model of a network, or of several (an Ensemble, or a list of networks),
+    checked with ``onnx.checker``.
+
+    The probabilities are the mean over the networks and over the views of each image: the
+    image moved by each (dy, dx) of ``shifts`` (test-time augmentation). None: an Ensemble's own
+    views (``TTA_SHIFTS[ensemble.tta]``), else the image alone. The class names, preprocessing
+    and one-vs-rest target come from the model's ``meta`` (an Ensemble's own, else the first
+    network's)."""
+    if isinstance(model, Ensemble):
+        nets, meta = list(model.members), model.meta
+        shifts = TTA_SHIFTS[model.tta] if shifts is None else shifts
+    else:
+        nets = [model] if isinstance(model, Network) else list(model)
+        meta = nets[0].meta if nets and isinstance(nets[0], Network) else {}
+    if not nets or not all(isinstance(n, Network) for n in nets):
+        raise SpecError("export_onnx takes a Network, an Ensemble, a list of Networks or a "
+                        "model file")
+    first = nets[0]
+    for n in nets[1:]:
+        if (n.n_inputs, n.n_classes, n.class_names) != \
+                (first.n_inputs, first.n_classes, first.class_names):
+            raise SpecError("the networks of an ensemble must take the same inputs and answer "
+                            "with the same classes")
+    shifts = [tuple(s) for s in (((0, 0),) if shifts is None else shifts)]
+    if not shifts:
+        raise SpecError("shifts: give at least one view, e.g. [(0, 0)] for the image itself")
+    if shifts != [(0, 0)] and first.n_inputs != 28 * 28:
+        raise SpecError(f"shifted views are of 28x28 images; these networks take "
+                        f"{first.n_inputs} values per image")
+    g = _mean_graph(nets, shifts)
+    n_in, classes = first.n_inputs, first.n_classes
+    names = list(meta.get("class_names") or first.class_names)
+    prep = meta.get("preprocessing") or MNIST_PREPROCESSING
+    if prep == MNIST_PREPROCESSING:
+        input_doc = (f"(N, {n_in}) float32, one image per row: 28x28 grayscale, the rows of "
+                     f"pixels one after another, each pixel / 255 in [0, 1], ink bright (1) on "
+                     f"a dark background (0), as in MNIST")
+    else:
+        input_doc = f"(N, {n_in}) float32, one image per row, prepared as: {json.dumps(prep)}"
+    what = (f"ensemble of {len(nets)} networks" if len(nets) > 1
+            else json.dumps(first.config()["layers"]))
+    views = f", mean over {len(shifts)} shifted views" if len(shifts) > 1 else ""
     graph = helper.make_graph(
-        nodes, "digitnet",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", first.n_inputs],
-                                       doc_string=_input_doc(first))],
+        g.nodes, "digitnet",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", n_in],
+                                       doc_string=input_doc)],
         [helper.make_tensor_value_info(
             OUTPUT, TensorProto.FLOAT, ["N", classes],
             doc_string=f"(N, {classes}) float32: the probability of each class "
-                       f"({', '.join(first.class_names)}); each row sums to 1")],
-        initializer=inits,
-        doc_string="digitnet " + (f"ensemble of {len(nets)} networks" if len(nets) > 1
-                                  else json.dumps(first.config()["layers"]))
-        + (f", mean over {len(shifts)} shifted views" if len(shifts) > 1 else ""))
+                       f"({', '.join(names)}); each row sums to 1")],
+        initializer=g.initializers, doc_string=f"digitnet {what}{views}")
     opset = helper.make_opsetid("", OPSET)
-    model_proto = helper.make_model(graph, opset_imports=[opset], producer_name="digitnet",
-                                    producer_version=__version__,
-                                    ir_version=helper.find_min_ir_version_for([opset]))
-    meta = {"class_names": json.dumps(first.class_names), "digitnet_version": __version__,
-            "input": INPUT, "output": OUTPUT,
-            "preprocessing": json.dumps(first.meta.get("preprocessing") or MNIST_PREPROCESSING)}
-    if first.meta.get("binary_target") is not None:
-        meta["binary_target"] = json.dumps(first.meta["binary_target"])
+    proto = helper.make_model(graph, opset_imports=[opset], producer_name="digitnet",
+                              producer_version=__version__,
+                              ir_version=helper.find_min_ir_version_for([opset]))
+    props = {"class_names": json.dumps(names), "digitnet_version": __version__,
+             "input": INPUT, "output": OUTPUT, "preprocessing": json.dumps(prep)}
+    if meta.get("binary_target") is not None:
+        props["binary_target"] = json.dumps(meta["binary_target"])
     if len(nets) == 1 and temperature(first) is not None:
-        meta["calibration_temperature"] = repr(temperature(first))
+        props["calibration_temperature"] = repr(temperature(first))
     if len(nets) > 1:
-        meta["ensemble_members"] = str(len(nets))
+        props["ensemble_members"] = str(len(nets))
     if len(shifts) > 1:
-        meta["views"] = json.dumps(shifts)
-    helper.set_model_props(model_proto, meta)
-    onnx.checker.check_model(model_proto, full_check=True)
-    return model_proto
+        props["views"] = json.dumps(shifts)
+    helper.set_model_props(proto, props)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
 
 
-def export_onnx(model: Network | Sequence[Network] | str | os.PathLike, path: str | os.PathLike,
-                *, shifts: Sequence[tuple[int, int]] = ((0, 0),), force: bool = False) -> Path:
-    """Write ``model`` (a Network, a list of Networks averaged as an ensemble, or a model file)
-    as an ONNX file at ``path`` (conventionally ``*.onnx``); returns the path. ``shifts``: the
-    views of each image to average over (see ``to_onnx``).
+def export_onnx(model: Network | Ensemble | Sequence[Network] | str | os.PathLike,
+                path: str | os.PathLike, *, shifts: Sequence[tuple[int, int]] | None = None,
+                force: bool = False) -> Path:
+    """Write ``model`` (a Network, an Ensemble, a list of Networks averaged as an ensemble, or
+    a model file of either) as an ONNX file at ``path`` (conventionally ``*.onnx``); returns the
+    path. ``shifts``: the views of each image to average over (see ``to_onnx``).
 
     Input ``images`` (N, n_inputs) float32 in [0, 1] (MNIST's preprocessing: see the input's
     doc string), output ``probabilities`` (N, n_classes). The file is written atomically, like a

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -129,6 +129,28 @@ class Optimizer:
 
     def step(self) -> None:
         raise NotImplementedError
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What continues this optimizer exactly where it stands: its step count and, per
+        parameter ("0.W"), that parameter's own step count (JSON values) and copies of its state
+        arrays (Momentum's velocity, Adam's two moments: "0.W.0", "0.W.1")."""
+        info: dict[str, Any] = {"t": int(getattr(self, "t", 0)), "slots": {}}
+        arrays: dict[str, np.ndarray] = {}
+        for s in self.slots():
+            info["slots"][s.name] = s.t
+            for j, a in enumerate(s.state):
+                arrays[f"{s.name}.{j}"] = a.copy()
+        return info, arrays
+
+    def load_state_dict(self, info: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Continue from ``state_dict()``'s output (checked by the caller: every parameter's
+        entry is there, each array of its parameter's shape)."""
+        for s in self.slots():
+            s.t = int(info["slots"][s.name])
+            for j, a in enumerate(s.state):
+                a[...] = arrays[f"{s.name}.{j}"]
+        if hasattr(self, "t"):
+            self.t = int(info["t"])
 
 
 class SGD(Optimizer):

@@ -26,6 +26,7 @@ import numpy as np
 from .doctor import diagnose
 from .errors import DigitnetError
 from .files import folder_problem
+from .nn.ensemble import Ensemble
 from .nn.network import Network
 from .train import History
 from .version import __version__
@@ -51,7 +52,8 @@ def check_report_folder(out_dir: str | os.PathLike) -> None:
         raise ReportError(f"cannot write the report into {out_dir}: {problem}")
 
 
-def write_report(net: Network, x: np.ndarray, y: np.ndarray | None, out_dir: str | os.PathLike,
+def write_report(net: Network | Ensemble, x: np.ndarray, y: np.ndarray | None,
+                 out_dir: str | os.PathLike,
                  *, class_names: list[str] | None = None, history: History | None = None,
                  result: dict[str, Any] | None = None, data_name: str = "",
                  title: str | None = None, dpi: int = 100) -> Path:
@@ -78,6 +80,10 @@ def write_report(net: Network, x: np.ndarray, y: np.ndarray | None, out_dir: str
     labelled = y is not None
     P = net.predict_proba(x)
     pred = P.argmax(axis=1)
+    # inside an ensemble: its first network stands for the others (same architecture)
+    inner = net.members[0] if isinstance(net, Ensemble) else net
+    of = f" (the first of the ensemble's {len(net.members)} networks)" \
+        if isinstance(net, Ensemble) else ""
 
     figures: dict[str, tuple[Any, str, str]] = {}  # file -> (figure, heading, caption)
     if history is not None and (history.batch_loss or history.epoch):
@@ -104,12 +110,13 @@ def write_report(net: Network, x: np.ndarray, y: np.ndarray | None, out_dir: str
                                    "Most confident mistakes",
                                    "Wrong answers the network was surest of: often digits a "
                                    "person would also hesitate over, or wrong labels.")
-    figures["weights.png"] = (plots.first_layer_weights(net), "First-layer weights",
+    figures["weights.png"] = (plots.first_layer_weights(inner), "First-layer weights",
                               "What the first layer looks for: red pixels raise a unit's output, "
-                              "blue ones lower it.")
-    figures["activations.png"] = (plots.activation_histograms(net, x), "Activations per layer",
+                              f"blue ones lower it{of}.")
+    figures["activations.png"] = (plots.activation_histograms(inner, x),
+                                  "Activations per layer",
                                   "What each hidden layer outputs on these images; a layer "
-                                  "squeezed to 0 passes no signal on.")
+                                  f"squeezed to 0 passes no signal on{of}.")
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +126,7 @@ def write_report(net: Network, x: np.ndarray, y: np.ndarray | None, out_dir: str
             fig.savefig(buf, format="png", dpi=dpi)
             pngs[name] = buf.getvalue()
             (out / name).write_bytes(pngs[name])
-        doctor = diagnose(net, x, y, steps=0) if labelled else None
+        doctor = diagnose(inner, x, y, steps=0) if labelled else None
         page = _page(net, x, y, pred, P, names, history, result, meta, figures, pngs, doctor,
                      data_name, title)
         path = out / "report.html"
@@ -164,7 +171,8 @@ def _num(v: Any, fmt: str = ".4f") -> str:
     return format(v, fmt) if isinstance(v, int | float) else "" if v is None else str(v)
 
 
-def _page(net: Network, x: np.ndarray, y: np.ndarray | None, pred: np.ndarray, P: np.ndarray,
+def _page(net: Network | Ensemble, x: np.ndarray, y: np.ndarray | None, pred: np.ndarray,
+          P: np.ndarray,
           names: list[str], history: History | None, result: dict[str, Any],
           meta: dict[str, Any], figures: dict[str, tuple[Any, str, str]],
           pngs: dict[str, bytes], doctor: Any, data_name: str, title: str | None) -> str:
@@ -190,9 +198,13 @@ def _page(net: Network, x: np.ndarray, y: np.ndarray | None, pred: np.ndarray, P
         parts.append("<p>These images have no labels: the report shows the predictions only.</p>")
 
     parts.append("<h2>Model</h2>")
+    inner = net.members[0] if isinstance(net, Ensemble) else net
     rows = [[i, repr(layer), f"{sum(p.size for p in layer.params.values()):,}"]
-            for i, layer in enumerate(net.layers)]
-    rows.append(["", f"total ({net.dtype.name}), loss {net.loss.name}", f"{net.n_params:,}"])
+            for i, layer in enumerate(inner.layers)]
+    rows.append(["", f"total ({net.dtype.name}), loss {net.loss.name}", f"{inner.n_params:,}"])
+    if isinstance(net, Ensemble):
+        views = f", each image seen {net.tta} times (shifted 1 pixel)" if net.tta > 1 else ""
+        rows.append(["", f"x {len(net.members)} networks averaged{views}", f"{net.n_params:,}"])
     parts.append(_table(["#", "layer", "parameters"], rows))
 
     parts.append("<h2>Training</h2>")

@@ -12,13 +12,15 @@ a progress bar, a per-epoch history, early stopping, and safe stops (NaN loss, C
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
+import inspect
 import math
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -79,6 +81,54 @@ class History:
         return loss_curves(self, per=per)
 
 
+#: the options of ``train`` a saved run keeps and continues with (``TrainState.options``)
+RUN_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "warmup", "weight_decay",
+               "momentum", "betas", "label_smoothing", "patience", "seed", "augment")
+
+
+@dataclass
+class TrainState:
+    """Where a run stands, so that ``train(net, data, resume=True)`` continues it exactly as if
+    it had never stopped: the run's options, the epochs and optimizer steps done, the state of
+    every random generator (the order of the images, augmentation, dropout masks), the
+    optimizer's state (Momentum's velocity, Adam's moments and step counts) and the history.
+    Stopped part-way through an epoch (Ctrl-C), it also keeps that epoch's order of the images
+    and where in it the run was.
+
+    ``train`` leaves it on the network as ``net.train_state`` after every epoch (and when
+    stopped); ``save_model(net, path, resumable=True)`` (``digitnet train --resumable``) keeps
+    it in the model file, ``load_model`` gives it back."""
+
+    options: dict[str, Any]
+    epochs_done: int
+    step: int
+    rng: dict[str, Any]
+    layer_rngs: dict[str, dict[str, Any]]
+    optimizer: dict[str, Any]
+    optimizer_arrays: dict[str, np.ndarray]
+    history: dict[str, Any]
+    best_loss: float | None = None
+    #: mid-epoch: {"next": first image index not yet trained on, "loss_sum", "correct", "seen",
+    #: "seconds"}; None at the end of an epoch
+    position: dict[str, Any] | None = None
+    perm: np.ndarray | None = None
+
+    def to_file(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON values, arrays) for a model file."""
+        info = {k: getattr(self, k) for k in ("options", "epochs_done", "step", "rng",
+                                              "layer_rngs", "optimizer", "history",
+                                              "best_loss", "position")}
+        arrays = {f"opt.{k}": a for k, a in self.optimizer_arrays.items()}
+        if self.perm is not None:
+            arrays["perm"] = self.perm
+        return info, arrays
+
+
+def _augment_option(augment: Augment | bool | None) -> Any:
+    """The augment option as JSON: False, or an Augment's ranges."""
+    return asdict(augment) if isinstance(augment, Augment) else False
+
+
 def progress_bar() -> type[Any]:
     """The progress bar class for where training runs: in Jupyter, tqdm's widget bar when
     ipywidgets is installed; everywhere else (and in Jupyter without ipywidgets) the text bar
@@ -135,12 +185,13 @@ class _StopOnCtrlC:
 
 def train(net: Network, x: Any, y: np.ndarray | None = None, *,
           x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-          epochs: int = 10, batch_size: int = 128, optimizer: str = "adam",
+          epochs: int | None = None, batch_size: int = 128, optimizer: str = "adam",
           lr: float | None = None, schedule: str = "cosine", warmup: float = 0.0,
           weight_decay: float = 0.0, momentum: float | None = None,
           betas: tuple[float, float] | None = None, label_smoothing: float = 0.0,
           patience: int | None = None, seed: int = 0, augment: Augment | bool | None = None,
-          threads: int | None = None, progress: bool = True) -> History:
+          threads: int | None = None, progress: bool = True, resume: bool = False,
+          on_epoch: Callable[[Network], None] | None = None) -> History:
     """Train ``net`` in place and return its History.
 
     ``x`` is either a Dataset (its train and validation splits are used) or an array of images
@@ -155,7 +206,20 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     again at every epoch from the CPUs other processes leave free (see ``digitnet.threads``).
     The same seed gives the same weights, bit for bit. If the loss becomes NaN or infinite, the
     weights of the last good epoch are restored and TrainingError is raised (its ``history``
-    attribute holds what was done).
+    attribute holds what was done). ``epochs`` defaults to 10.
+
+    ``resume=True`` continues the run ``net.train_state`` describes (left by an earlier
+    ``train``, or read from a model file saved with ``resumable=True``) with that run's options;
+    ``epochs`` is then the run's new total (default: the one it was given). A run stopped
+    after epoch k (or part-way through it) and resumed ends with the same weights, bit for bit,
+    as one that never stopped, when both compute with the same number of threads (networks
+    with Dropout: on one thread; several threads draw their masks from copies made when the
+    threads start). A finished run resumed with a larger total goes on with the schedule of a
+    run of that many epochs, from where it stands: a cosine schedule's rate rises again (a
+    warm restart), then decays to 0 at the new end. With ``patience``, the best weights seen
+    before the stop are not kept in the file: early stopping after a resume keeps the best
+    since. ``on_epoch(net)`` is called after every complete epoch (``digitnet train
+    --resumable`` saves a checkpoint there).
     """
     if hasattr(x, "x_train"):
         ds = x
@@ -171,18 +235,43 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     y = np.asarray(y).astype(np.int64)
     if len(x) == 0:
         raise SpecError("there are no training images: pass at least one image and its label")
-    if epochs < 1 or batch_size < 1:
-        raise SpecError(f"epochs and batch size must be at least 1, got {epochs}, {batch_size}")
-    check_batch(net, min(batch_size, len(x)), "batch_size")
-    if not 0 <= warmup <= epochs:
-        raise SpecError(f"warmup must be between 0 and the number of epochs ({epochs}), "
-                        f"got {warmup}")
     if x_val is not None:
         x_val = net.check_input(x_val)
         problem = label_problem(x_val, y_val, net.n_classes, net.n_inputs)
         if problem:
             raise SpecError(f"validation set: {problem}")
         y_val = np.asarray(y_val).astype(np.int64)
+    state: TrainState | None = None
+    if resume:
+        state = _state_to_resume(net, len(x), {
+            "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "schedule": schedule,
+            "warmup": warmup, "weight_decay": weight_decay, "momentum": momentum,
+            "betas": betas, "label_smoothing": label_smoothing, "patience": patience,
+            "seed": seed, "augment": _augment_option(Augment() if augment is True else augment)})
+        o = state.options
+        batch_size, optimizer, lr, schedule = o["batch_size"], o["optimizer"], o["lr"], \
+            o["schedule"]
+        warmup, weight_decay, momentum, label_smoothing = o["warmup"], o["weight_decay"], \
+            o["momentum"], o["label_smoothing"]
+        betas = tuple(o["betas"]) if o["betas"] is not None else None
+        patience, seed = o["patience"], o["seed"]
+        augment = Augment(**{**o["augment"], "image_shape": tuple(o["augment"]["image_shape"])}) \
+            if o["augment"] else None
+        epochs = o["epochs"] if epochs is None else epochs
+        if epochs <= state.epochs_done and state.position is None:
+            raise SpecError(f"the saved run has done {state.epochs_done} epochs: to go on, give "
+                            f"a larger total (epochs={state.epochs_done + 5}, or --epochs "
+                            f"{state.epochs_done + 5})")
+        if epochs < state.epochs_done + 1:
+            raise SpecError(f"the saved run stopped in epoch {state.epochs_done + 1}: the total "
+                            f"must be at least that, got {epochs}")
+    epochs = 10 if epochs is None else epochs
+    if epochs < 1 or batch_size < 1:
+        raise SpecError(f"epochs and batch size must be at least 1, got {epochs}, {batch_size}")
+    check_batch(net, min(batch_size, len(x)), "batch_size")
+    if not 0 <= warmup <= epochs:
+        raise SpecError(f"warmup must be between 0 and the number of epochs ({epochs}), "
+                        f"got {warmup}")
     augment = Augment() if augment is True else augment or None
     lr = default_lr(optimizer, lr)
     opt = make_optimizer(optimizer, net, lr, weight_decay, momentum=momentum, betas=betas)
@@ -191,15 +280,44 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         raise SpecError(f"label smoothing must be in [0, 1), got {label_smoothing!r}")
     if label_smoothing and not hasattr(net.loss, "smoothing"):
         raise SpecError(f"label smoothing is for softmax outputs, not {net.loss.name}")
+    run_options = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr,
+                   "schedule": schedule, "warmup": warmup, "weight_decay": weight_decay,
+                   "momentum": momentum, "betas": list(betas) if betas is not None else None,
+                   "label_smoothing": label_smoothing, "patience": patience, "seed": seed,
+                   "augment": _augment_option(augment), "n_train": len(x)}
     rng = np.random.default_rng(seed)
     n = len(x)
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * steps_per_epoch
     warmup_steps = warmup * steps_per_epoch
     hist = History()
+    step, first_epoch = 0, 1
+    best_loss, best_weights, best_state = math.inf, None, None
+    with_rngs = {str(i): layer for i, layer in enumerate(net.layers)
+                 if isinstance(getattr(layer, "rng", None), np.random.Generator)}
+    if state is not None:
+        rng.bit_generator.state = state.rng
+        for i, layer in with_rngs.items():
+            layer.rng.bit_generator.state = state.layer_rngs[i]
+        opt.load_state_dict(state.optimizer, state.optimizer_arrays)
+        hist = History.from_dict(copy.deepcopy(state.history))
+        hist.stop_reason, hist.partial_epoch = "completed", False
+        step, first_epoch = state.step, state.epochs_done + 1
+        if state.best_loss is not None:
+            best_loss, best_weights = state.best_loss, net.get_weights()
+
+    def snapshot(done: int, position: dict[str, Any] | None = None,
+                 perm: np.ndarray | None = None) -> TrainState:
+        info, arrays = opt.state_dict()
+        return TrainState(
+            options=run_options, epochs_done=done, step=step,
+            rng=rng.bit_generator.state, optimizer=info, optimizer_arrays=arrays,
+            layer_rngs={i: layer.rng.bit_generator.state for i, layer in with_rngs.items()},
+            history=copy.deepcopy(hist.as_dict()),
+            best_loss=None if math.isinf(best_loss) else float(best_loss), position=position,
+            perm=None if perm is None else perm.copy())
+
     good_weights = net.get_weights()
-    best_loss, best_weights = math.inf, None
-    step = 0
     Bar = progress_bar()
 
     forced(threads)  # a bad count fails before training
@@ -215,7 +333,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     with _StopOnCtrlC() as ctrl_c, _smoothing(net.loss, label_smoothing), \
             contextlib.ExitStack() as pool, contextlib.ExitStack() as cleanup:
         cleanup.callback(stop_replicas)  # however training ends
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             pool.close()  # the threads of the epoch before
             hist.threads.append(choose(threads, meter))
             if replicas is not None and replicas.n != hist.threads[-1]:
@@ -227,12 +345,18 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
             pool.enter_context(blas_threads(1 if replicas else hist.threads[-1]))
             train_step = replicas.train_step if replicas else net.train_step
             t0 = time.perf_counter()
-            perm = rng.permutation(n)
-            loss_sum, correct = 0.0, 0
-            bar = Bar(total=n, desc=f"epoch {epoch}/{epochs}", unit="img", leave=False,
-                       disable=not progress, mininterval=0.5, dynamic_ncols=True)
-            seen = 0
-            for i in range(0, n, batch_size):
+            at = state.position if state is not None and epoch == first_epoch else None
+            if at is not None and state is not None and state.perm is not None:
+                # the epoch a run stopped in: its order of the images, from where it stopped
+                perm, start = state.perm, int(at["next"])
+                loss_sum, correct, seen = float(at["loss_sum"]), int(at["correct"]), \
+                    int(at["seen"])
+                t0 -= float(at["seconds"])
+            else:
+                perm, start, loss_sum, correct, seen = rng.permutation(n), 0, 0.0, 0, 0
+            bar = Bar(total=n, initial=seen, desc=f"epoch {epoch}/{epochs}", unit="img",
+                      leave=False, disable=not progress, mininterval=0.5, dynamic_ncols=True)
+            for i in range(start, n, batch_size):
                 idx = perm[i:i + batch_size]
                 xb, yb = x[idx], y[idx]
                 if augment is not None:
@@ -268,6 +392,10 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                 if ctrl_c.requested:
                     break
             bar.close()
+            if ctrl_c.requested and seen < n:  # stopped part-way: resume goes on from here
+                net.train_state = snapshot(epoch - 1, {  # type: ignore[attr-defined]
+                    "next": i + batch_size, "loss_sum": loss_sum, "correct": correct,
+                    "seen": seen, "seconds": time.perf_counter() - t0}, perm)
             hist.epoch.append(epoch)
             hist.loss.append(loss_sum / max(seen, 1))
             hist.accuracy.append(correct / max(seen, 1))
@@ -280,19 +408,58 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
             if progress:
                 Bar.write(_epoch_line(hist), file=sys.stderr)
             good_weights = net.get_weights()
-            if ctrl_c.requested:
-                hist.stop_reason, hist.partial_epoch = "interrupted", seen < n
+            if ctrl_c.requested and seen < n:
+                hist.stop_reason, hist.partial_epoch = "interrupted", True
                 break
-            if patience is not None and hist.val_loss:
-                if hist.val_loss[-1] < best_loss:
-                    best_loss, best_weights = hist.val_loss[-1], good_weights
-                    hist.best_epoch = epoch
-                elif epoch - (hist.best_epoch or 0) >= patience:
-                    hist.stop_reason = "early_stopping"
-                    break
+            improved = patience is not None and hist.val_loss and hist.val_loss[-1] < best_loss
+            if improved:
+                best_loss, best_weights = hist.val_loss[-1], good_weights
+                hist.best_epoch = epoch
+            net.train_state = snapshot(epoch)  # type: ignore[attr-defined]
+            if improved:
+                best_state = net.train_state  # type: ignore[attr-defined]
+            if on_epoch is not None:
+                on_epoch(net)
+            if ctrl_c.requested:
+                hist.stop_reason = "interrupted"
+                break
+            if patience is not None and hist.val_loss and not improved \
+                    and epoch - (hist.best_epoch or 0) >= patience:
+                hist.stop_reason = "early_stopping"
+                break
     if best_weights is not None and hist.stop_reason == "early_stopping":
         net.set_weights(best_weights)
+        if best_state is not None:
+            net.train_state = best_state  # type: ignore[attr-defined]
     return hist
+
+
+def _state_to_resume(net: Network, n: int, given: dict[str, Any]) -> TrainState:
+    """``net.train_state``, checked against the training images and the options passed to
+    ``train`` (an option passed with a value other than its default and the run's is an
+    error: a resumed run goes on with its own options)."""
+    state = getattr(net, "train_state", None)
+    if not isinstance(state, TrainState):
+        raise SpecError("this network carries no training state to resume: train it with "
+                        "dn.train (or load a model file saved with resumable=True, e.g. "
+                        "`digitnet train --resumable --out model.npz`)")
+    if state.options.get("n_train") != n:
+        raise SpecError(f"the saved run trained on {state.options.get('n_train')} images, these "
+                        f"are {n}: resume on the same training images (the same data, "
+                        f"--train-size, --val-size and --seed)")
+    if state.position is not None and state.perm is None:
+        raise SpecError("the saved run stopped part-way through an epoch but its order of the "
+                        "images is missing")
+    defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
+    defaults["augment"] = False
+    for key, value in given.items():
+        saved = state.options[key]
+        if key == "betas" and value is not None:
+            value = list(value)
+        if value != defaults[key] and value != saved:
+            raise SpecError(f"resume=True goes on with the saved run's options: its {key} is "
+                            f"{saved!r}, got {value!r} (leave it out)")
+    return state
 
 
 def _epoch_line(h: History) -> str:

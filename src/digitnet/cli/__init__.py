@@ -14,12 +14,25 @@ from collections.abc import Sequence
 
 from ..errors import DigitnetError
 from ..version import __version__
-from . import doctor, evaluate, export, gradcheck, info, predict, read, report, serve, trace, train
+from . import (
+    doctor,
+    ensemble,
+    evaluate,
+    export,
+    gradcheck,
+    info,
+    predict,
+    read,
+    report,
+    serve,
+    trace,
+    train,
+)
 from .options import Parser
 
 #: the subcommands, in the order `digitnet --help` lists them
-COMMANDS = (train, evaluate, predict, info, read, serve, report, export, gradcheck, doctor,
-            trace)
+COMMANDS = (train, evaluate, predict, info, read, serve, report, ensemble, export, gradcheck,
+            doctor, trace)
 
 
 def build_parser() -> Parser:

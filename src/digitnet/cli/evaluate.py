@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import DataError, SpecError
 from ..metrics import per_class_accuracy
 from ..modelfile import load_model
+from ..nn.ensemble import TTA_SHIFTS, with_views
 from . import options
 
 
@@ -19,12 +20,17 @@ def add_parser(sub: Any) -> None:
     e = sub.add_parser("evaluate", help="accuracy of a saved model on a dataset's test split")
     options.add_model_file(e)
     options.add_data(e)
+    e.add_argument("--tta", type=int, choices=list(TTA_SHIFTS), default=None, metavar="V",
+                   help="evaluate with V views of each image (1, 5 or 9: the image and its "
+                   "1-pixel shifts) instead of the model's own setting")
     options.add_json(e)
     e.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     net = load_model(args.model)
+    if args.tta is not None:
+        net = with_views(net, args.tta)
     ds, y = options.test_data(args, net)
     if y is None:
         raise SpecError(f"{ds.name} has no labels for its test images: nothing to evaluate "

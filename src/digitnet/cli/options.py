@@ -20,6 +20,7 @@ from ..errors import DigitnetError
 from ..files import file_problem
 from ..modelfile import load_model
 from ..nn.activations import ACTIVATIONS
+from ..nn.ensemble import Ensemble
 from ..nn.init import INITIALIZERS
 from ..nn.network import Network
 from ..nn.specs import PRESETS, build_network
@@ -207,7 +208,13 @@ def test_data(args: argparse.Namespace, net: Network) -> tuple[Dataset, np.ndarr
 def model_or_spec(args: argparse.Namespace) -> tuple[Network, bool]:
     """--model: a saved model file (loaded; True) or a spec/preset (built; False)."""
     if args.model.lower().endswith(".npz") or os.path.isfile(args.model):
-        return load_model(args.model), True
+        model = load_model(args.model)
+        if isinstance(model, Ensemble):
+            raise UsageError(
+                f"{args.model} holds an ensemble of {len(model.members)} networks; this command "
+                f"looks at one network: in Python, dn.load_model({args.model!r}).members[0] is "
+                f"the first")
+        return model, True
     return build_network(args.model, activation=args.activation, init=args.init,
                          dropout=getattr(args, "dropout", None), seed=args.seed), False
 

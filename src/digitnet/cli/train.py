@@ -11,7 +11,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError, TrainingError
+from ..limits import MAX_ENSEMBLE
 from ..modelfile import check_save_target, save_model
+from ..nn.ensemble import TTA_SHIFTS, Ensemble
+from ..nn.network import Network
 from ..nn.specs import PRESETS, build_network
 from ..onevsrest import one_vs_rest, one_vs_rest_spec
 from ..optim import SCHEDULES
@@ -41,6 +44,13 @@ def add_parser(sub: Any) -> None:
     m.add_argument("--binary", type=options.count(0), default=None, metavar="CLASS",
                    help="train a one-vs-rest classifier: is it CLASS? (sigmoid output)")
     m.add_argument("--float64", action="store_true", help="compute in float64 (slower)")
+    m.add_argument("--ensemble", type=options.count(1, MAX_ENSEMBLE), default=1, metavar="N",
+                   help="train N networks (seeds SEED, SEED+1, ...) and save them as one model "
+                   "that averages their probabilities (N times the training time; default 1)")
+    m.add_argument("--tta", type=int, choices=list(TTA_SHIFTS), default=1, metavar="V",
+                   help="test-time augmentation saved with the model: average each answer over "
+                   "V views of the image (1: the image only; 5: also shifted 1 pixel up, "
+                   "down, left, right; 9: and diagonally), V times the prediction time")
     o = t.add_argument_group("training", RECIPES_HELP)
     o.add_argument("--epochs", type=options.count(1), default=None, metavar="N",
                    help="passes over the training images (default: the recipe's)")
@@ -128,51 +138,81 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = args.model
     if args.binary is not None:
         ds, spec = one_vs_rest(ds, args.binary), one_vs_rest_spec(spec)
-    net = build_network(spec, activation=args.activation, init=args.init, dropout=args.dropout,
-                        seed=args.seed, dtype=np.float64 if args.float64 else np.float32)
-    n_pixels, n_classes = ds.x_train.shape[1], len(ds.class_names)
-    if net.n_inputs != n_pixels:
-        raise SpecError(f"the network takes {net.n_inputs} inputs but the images have "
-                        f"{n_pixels} pixels: start the spec with {n_pixels}")
-    if net.n_classes != n_classes:
-        raise SpecError(f"the network has {net.n_outputs} outputs but the data has "
-                        f"{n_classes} classes: end the spec with {n_classes}")
-    say(f"data: {ds.source or ds.name}: {len(ds.x_train):,} train, {len(ds.x_val):,} validation, "
-        f"{len(ds.x_test):,} test images")
-    say(f"model: {args.model} ({net.n_params:,} parameters), {args.optimizer} "
-        f"lr {args.lr:g} {args.schedule}" + (f" (warmup {args.warmup:g})" if args.warmup else "")
-        + f", {args.epochs} epochs, batch {args.batch_size}"
-        + (", augmented" if args.augment else ""))
-    t0 = time.perf_counter()
+    nets: list[Network] = []
+    hists: list[History] = []
+    members: list[dict[str, Any]] = []
     error: TrainingError | None = None
-    try:
-        hist = train(net, ds, epochs=args.epochs, batch_size=args.batch_size,
-                     optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-                     warmup=args.warmup, weight_decay=args.weight_decay,
-                     betas=args.betas, momentum=args.momentum,
-                     label_smoothing=args.label_smoothing, patience=args.patience,
-                     seed=args.seed, augment=bool(args.augment), threads=args.threads,
-                     progress=not args.quiet)
-    except TrainingError as e:
-        error, hist = e, getattr(e, "history", History())
-    seconds = time.perf_counter() - t0
-    if hist.complete_epochs == 0:
-        return nothing_trained(args, error)
+    for k in range(args.ensemble):
+        seed = (args.seed + k) % 2**32
+        net = build_network(spec, activation=args.activation, init=args.init,
+                            dropout=args.dropout, seed=seed,
+                            dtype=np.float64 if args.float64 else np.float32)
+        if k == 0:
+            check_shapes(net, ds)
+            say(f"data: {ds.source or ds.name}: {len(ds.x_train):,} train, "
+                f"{len(ds.x_val):,} validation, {len(ds.x_test):,} test images")
+            say(f"model: {args.model} ({net.n_params:,} parameters), {args.optimizer} "
+                f"lr {args.lr:g} {args.schedule}"
+                + (f" (warmup {args.warmup:g})" if args.warmup else "")
+                + f", {args.epochs} epochs, batch {args.batch_size}"
+                + (", augmented" if args.augment else ""))
+        if args.ensemble > 1:
+            say(f"member {k + 1} of {args.ensemble} (seed {seed})")
+        t0 = time.perf_counter()
+        try:
+            hist = train(net, ds, epochs=args.epochs, batch_size=args.batch_size,
+                         optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
+                         warmup=args.warmup, weight_decay=args.weight_decay,
+                         betas=args.betas, momentum=args.momentum,
+                         label_smoothing=args.label_smoothing, patience=args.patience,
+                         seed=seed, augment=bool(args.augment), threads=args.threads,
+                         progress=not args.quiet)
+        except TrainingError as e:
+            error, hist = e, getattr(e, "history", History())
+        seconds = time.perf_counter() - t0
+        if hist.complete_epochs == 0:
+            if not nets:
+                return nothing_trained(args, error)
+            say(f"member {k + 1} did not complete an epoch: keeping the {len(nets)} before it")
+            break
+        nets.append(net)
+        hists.append(hist)
+        member: dict[str, Any] = {"seed": seed, "epochs_run": len(hist.epoch),
+                                  "stop_reason": hist.stop_reason, "seconds": round(seconds, 2)}
+        if args.ensemble > 1 and ds.y_test is not None and len(ds.x_test):
+            member["test_accuracy"] = net.evaluate(ds.x_test, ds.y_test)[1]
+            say(f"member {k + 1}: test accuracy {member['test_accuracy']:.4f}")
+        members.append(member)
+        if error is not None or hist.stop_reason == "interrupted":
+            break
+    model: Network | Ensemble = nets[0] if len(nets) == 1 and args.tta == 1 \
+        else Ensemble(nets, tta=args.tta)
+    hist = hists[0]
+    seconds = sum(m["seconds"] for m in members)
     result: dict[str, Any] = {"model": args.model, "dataset": ds.name, "n_train": len(ds.x_train),
                               "epochs_run": len(hist.epoch), "stop_reason": hist.stop_reason,
                               "seconds": round(seconds, 2)}
+    if isinstance(model, Ensemble):
+        result.update(ensemble=len(nets), tta=args.tta, members=members)
     if ds.y_test is not None and len(ds.x_test):
-        test_loss, test_acc = net.evaluate(ds.x_test, ds.y_test)
-        result.update(test_accuracy=test_acc, test_loss=test_loss, n_test=len(ds.x_test))
-        say(f"test accuracy {test_acc:.4f} on {len(ds.x_test):,} images "
-            f"(loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
+        t0 = time.perf_counter()
+        test_loss, test_acc = model.evaluate(ds.x_test, ds.y_test)
+        result.update(test_accuracy=test_acc, test_loss=test_loss, n_test=len(ds.x_test),
+                      test_seconds=round(time.perf_counter() - t0, 2))
+        what = (f"ensemble of {len(nets)}" if len(nets) > 1 else "") \
+            + (f"{', ' if len(nets) > 1 else ''}{args.tta} views" if args.tta > 1 else "")
+        say(f"test accuracy {test_acc:.4f} on {len(ds.x_test):,} images"
+            + (f" ({what})" if what else "")
+            + f" (loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
     if args.out:
-        save_model(net, args.out, force=args.force, class_names=ds.class_names, metadata={
+        metadata = {
             "spec": args.model, "dataset": ds.name, "binary_target": args.binary,
             "training": {k: v for k, v in vars(args).items()
                          if k not in ("func", "default_dataset")},
             "history": hist.as_dict(), "result": result, "digitnet_version": __version__,
-        })
+        }
+        save_model(model, args.out, force=args.force, class_names=ds.class_names,
+                   metadata=metadata)
         result["out"] = str(args.out)
         say(f"model saved to {args.out}")
     elif not args.quiet:
@@ -180,8 +220,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.report:
         from ..report import write_report
 
-        path = write_report(net, ds.x_test, ds.y_test, args.report, class_names=ds.class_names,
-                            history=hist, result=result, data_name=f"{ds.name} test split")
+        path = write_report(model, ds.x_test, ds.y_test, args.report,
+                            class_names=ds.class_names, history=hist, result=result,
+                            data_name=f"{ds.name} test split")
         result["report"] = str(path)
         say(f"report written to {path}")
     if error is not None:
@@ -189,3 +230,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         options.emit_json(result)
     return 0
+
+
+def check_shapes(net: Network, ds: Any) -> None:
+    """SpecError unless the network takes the data's images and tells its classes apart."""
+    n_pixels, n_classes = ds.x_train.shape[1], len(ds.class_names)
+    if net.n_inputs != n_pixels:
+        raise SpecError(f"the network takes {net.n_inputs} inputs but the images have "
+                        f"{n_pixels} pixels: start the spec with {n_pixels}")
+    if net.n_classes != n_classes:
+        raise SpecError(f"the network has {net.n_outputs} outputs but the data has "
+                        f"{n_classes} classes: end the spec with {n_classes}")
