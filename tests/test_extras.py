@@ -21,7 +21,7 @@ from digitnet.extras import EXTRAS, MissingExtraError, missing
 
 #: the top-level modules each extra installs (Flask brings werkzeug)
 MODULES = {"images": ["PIL", "scipy"], "plots": ["matplotlib"],
-           "web": ["flask", "werkzeug", "waitress"]}
+           "web": ["flask", "werkzeug", "waitress"], "onnx": ["onnx"]}
 ALL = [m for mods in MODULES.values() for m in mods]
 
 SITECUSTOMIZE = '''
@@ -103,6 +103,7 @@ PYTHON_USES = {
     "plots": ["dn.plots", "dn.plots.loss_curves(dn.History())", "dn.History().plot()",
               "dn.write_report(net, np.zeros((4, 784)), np.zeros(4, int), 'report')"],
     "web": ["import digitnet.web.app"],
+    "onnx": ["dn.export_onnx(net, 'model.onnx')", "import digitnet.onnx_export"],
 }
 
 
@@ -154,6 +155,7 @@ def files(tmp_path_factory, sample):
     (["predict", "model.npz", "seven.png"], "images"),
     (["read", "model.npz", "seven.png"], "images"),
     (["serve", "model.npz", "--port", "0"], "web"),
+    (["export", "model.npz", "model.onnx"], "onnx"),
     (["report", "model.npz", "--out", "report"], "plots"),
     (["train", "--train-size", "500", "--epochs", "1", "--model", "784-16-10", "-q",
       "--report", "report", "--out", "trained.npz"], "plots"),

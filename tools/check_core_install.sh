@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-optional = ["PIL", "scipy", "matplotlib", "flask", "werkzeug", "waitress"]
+optional = ["PIL", "scipy", "matplotlib", "flask", "werkzeug", "waitress", "onnx"]
 found = [m for m in optional if importlib.util.find_spec(m) is not None]
 if found:
     sys.exit(f"FAIL: the core install pulled optional packages: {', '.join(found)}")
@@ -109,6 +109,7 @@ expect_extra images predict sample.npz seven.png
 expect_extra images read sample.npz seven.png
 expect_extra plots report sample.npz --out report
 expect_extra web serve sample.npz --port 0
+expect_extra onnx export sample.npz sample.onnx
 "$py" -c "
 import digitnet as dn
 try:

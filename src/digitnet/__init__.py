@@ -39,14 +39,16 @@ __all__ = [
     "load_dataset", "load_model", "save_model", "train", "recipe_for", "training_options",
     "one_vs_rest", "one_vs_rest_spec", "labels_for", "per_class_accuracy",
     "Diagnosis", "Finding", "diagnose", "write_report",
-    "prepare_image", "prepare_file", "predict_files", "read_number",
+    "prepare_image", "prepare_file", "predict_files", "read_number", "export_onnx",
 ]
 
-#: reading a person's images (Pillow, SciPy: the [images] extra): imported on first use, so that
-#: `import digitnet` stays fast and works without the extra (see extras.py)
+#: reading a person's images (Pillow, SciPy: the [images] extra) and exporting to ONNX ([onnx]):
+#: imported on first use, so that `import digitnet` stays fast and works without the extra
+#: (see extras.py)
 _LAZY = {"prepare_image": (".data.images", "prepare"),
          "prepare_file": (".data.images", "prepare_file"),
-         "predict_files": (".read", "predict_files"), "read_number": (".read", "read_number")}
+         "predict_files": (".read", "predict_files"), "read_number": (".read", "read_number"),
+         "export_onnx": (".onnx_export", "export_onnx")}
 
 
 def __getattr__(name: str) -> object:

@@ -7,6 +7,7 @@ The rest comes with an extra, ``pip install 'digitnet[NAME]'``:
     images   Pillow, SciPy         a person's image files: predict IMAGE..., read, prepare_image
     plots    matplotlib            figures (digitnet.plots, History.plot) and report / --report
     web      Flask, waitress (+ images)   the drawing page: digitnet serve
+    onnx     onnx                  exporting a model to ONNX: export_onnx, digitnet export
     all      all of the above
 
 A module that needs an extra imports its packages at its top, inside
@@ -29,6 +30,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "images": ("reading image files", "Pillow and SciPy"),
     "plots": ("drawing figures and reports", "matplotlib"),
     "web": ("the web page (digitnet serve)", "Flask, waitress, Pillow and SciPy"),
+    "onnx": ("exporting to ONNX", "onnx"),
 }
 
 

@@ -67,13 +67,15 @@ def folder_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
-def file_problem(path: str | os.PathLike, *, force: bool = False) -> str | None:
-    """Why a file could not be saved at ``path``, or None: a folder, a folder that does not exist,
-    a path under a file, a folder without write permission, something that is not a regular file,
-    or (unless ``force``) a read-only file."""
+def file_problem(path: str | os.PathLike, *, force: bool = False,
+                 example: str = "model.npz") -> str | None:
+    """Why a file could not be saved at ``path``, or None: a folder (the message suggests the
+    file name ``example`` in it), a folder that does not exist, a path under a file, a folder
+    without write permission, something that is not a regular file, or (unless ``force``) a
+    read-only file."""
     target = _target(path)
     if target.is_dir():
-        return f"it is a folder: give a file name, e.g. {Path(path) / 'model.npz'}"
+        return f"it is a folder: give a file name, e.g. {Path(path) / example}"
     folder = target.parent
     if not folder.exists():
         existing = _nearest_existing(folder)

@@ -18,6 +18,7 @@ from . import (
     doctor,
     ensemble,
     evaluate,
+    export,
     gradcheck,
     info,
     predict,
@@ -30,8 +31,8 @@ from . import (
 from .options import Parser
 
 #: the subcommands, in the order `digitnet --help` lists them
-COMMANDS = (train, evaluate, predict, info, read, serve, report, ensemble, gradcheck, doctor,
-            trace)
+COMMANDS = (train, evaluate, predict, info, read, serve, report, ensemble, export, gradcheck,
+            doctor, trace)
 
 
 def build_parser() -> Parser:
