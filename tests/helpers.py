@@ -50,3 +50,24 @@ def peak(fn, *args):
         return out, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def phone_photo(x28: np.ndarray, path, size: tuple[int, int] = (4000, 3000), seed: int = 0):
+    """A 12-megapixel JPEG like a phone's photo of one digit written on paper: the MNIST digit
+    ``x28`` (28, 28) in [0, 1] scaled to 60% of the photo's height, dark grey ink on off-white
+    paper lit unevenly, with sensor noise (which is what makes such a JPEG several MB)."""
+    from PIL import Image
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    side = int(0.6 * h)
+    ink = np.asarray(Image.fromarray(np.asarray(x28, np.float32)).resize(
+        (side, side), Image.Resampling.BILINEAR))
+    gray = 0.8 + 0.12 * np.linspace(0, 1, w, dtype=np.float32)[None, :]  # light from one side
+    gray = np.repeat(gray, h, axis=0)
+    top, left = (h - side) // 2, int(0.45 * w)
+    gray[top:top + side, left:left + side] -= 0.65 * np.clip(ink, 0, 1)
+    gray += rng.normal(0, 0.03, gray.shape).astype(np.float32)
+    rgb = np.clip(gray[..., None] * np.array([1.0, 0.97, 0.9], np.float32), 0, 1)
+    Image.fromarray(np.uint8(rgb * 255)).save(path, "JPEG", quality=92)
+    return path

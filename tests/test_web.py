@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 import digitnet as dn
 from digitnet.cli import main
-from digitnet.web.app import MAX_BYTES, create_app, make_server
+from digitnet.web.app import MAX_BYTES, MAX_PIXELS, create_app, make_server
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,26 @@ def test_page_and_assets_are_served_from_the_package(client):
         r = client.get(asset)
         assert r.status_code == 200 and kind in r.content_type
     assert b"http" not in page.data  # no CDN: nothing is fetched from elsewhere
-    assert client.get("/api/info").get_json() == {"labels": [str(i) for i in range(10)],
-                                                 "model": "test.npz"}
+    assert client.get("/api/info").get_json() == {
+        "labels": [str(i) for i in range(10)], "model": "test.npz",
+        "limits": {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS}}
+
+
+def test_the_favicon_is_served_from_the_package(client):
+    page = client.get("/").data
+    assert b'rel="icon" href="/favicon.ico"' in page and b"/static/favicon.svg" in page
+    ico = client.get("/favicon.ico")
+    assert ico.status_code == 200 and ico.data[:4] == b"\0\0\1\0"  # an ICO file
+    sizes = Image.open(io.BytesIO(ico.data)).info["sizes"]
+    assert {(16, 16), (32, 32)} <= set(sizes)
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and "svg" in svg.content_type and b"<svg" in svg.data
+
+
+def test_the_page_has_a_photo_upload_and_a_camera_input(client):
+    page = client.get("/").data.decode()
+    assert '<input id="file" class="file" type="file" accept="image/*">' in page
+    assert 'accept="image/*" capture="environment"' in page
 
 
 def test_predict_a_canvas_drawing(client):
@@ -97,7 +115,7 @@ def tiny_png() -> str:
     (json.dumps({"pixels": [["a"] * 28] * 28}).encode(), 400, "28x28"),
     (json.dumps({"pixels": [[2.0] * 28] * 28}).encode(), 400, "in [0, 1]"),
     (json.dumps({"pixels": [[-1] * 28] * 28}).encode(), 400, "in [0, 1]"),
-    (b"x" * (MAX_BYTES + 1), 413, "too large"),
+    (b"x" * (MAX_BYTES + 1), 413, "too large: the limit is 2 MB; scale the image down"),
 ])
 def test_bad_requests_get_a_4xx_json_error(client, body, status, message):
     r = client.post("/api/predict", data=body, content_type="application/json")

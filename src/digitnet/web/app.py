@@ -1,7 +1,9 @@
 """`digitnet serve`: a local web page to draw a digit on and watch the network read it.
 
     GET  /              the page (static/index.html, app.js, style.css: no CDN, works offline)
-    GET  /api/info      {"labels": [...], "model": file name}
+    GET  /favicon.ico   the icon (static/favicon.ico; static/favicon.svg for browsers that take SVG)
+    GET  /api/info      {"labels": [...], "model": file name,
+                         "limits": {"max_bytes", "max_pixels"}: the largest body and image}
     POST /api/predict   {"image": "data:image/png;base64,..."}: any image, prepared MNIST-style
                         {"pixels": [[...28...] x 28]}: already MNIST-style, values in [0, 1]
                      -> {"digit", "label", "probability", "labels", "probabilities" (n_classes,),
@@ -9,8 +11,11 @@
 
 Bad requests (malformed JSON, NaN or numbers out of range, JSON nested too deeply, not an image,
 wrong shape or types, values out of range, a body over 2 MB) are answered 4xx with
-``{"error": "..."}``; no request makes the server fail. Flask routes the requests; waitress (a
-pure-Python production WSGI server) answers them from a pool of threads.
+``{"error": "..."}`` saying what to do; no request makes the server fail. The page scales a photo
+down in the browser (longest side 1024 px, JPEG) before sending it, so a 12-megapixel phone photo
+of several MB arrives as a few hundred KB; other clients get the 413 and its advice. Flask routes
+the requests; waitress (a pure-Python production WSGI server) answers them from a pool of
+threads.
 
 Connections: at most ``CONNECTION_LIMIT`` open at once; one idle (no request, nothing to send) for
 ``CHANNEL_TIMEOUT`` seconds is closed (checked every ``CLEANUP_INTERVAL`` s); and when the limit is
@@ -135,9 +140,14 @@ def create_app(net: Any, *, name: str = "") -> Flask:
     def index() -> Response:
         return app.send_static_file("index.html")
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return app.send_static_file("favicon.ico")
+
     @app.get("/api/info")
     def info() -> Response:
-        return jsonify(labels=labels, model=name)
+        return jsonify(labels=labels, model=name,
+                       limits={"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS})
 
     @app.post("/api/predict")
     def predict() -> Response:
@@ -165,7 +175,9 @@ def create_app(net: Any, *, name: str = "") -> Flask:
     def http_error(e: HTTPException) -> tuple[Response, int]:
         message = e.description or e.name
         if e.code == 413:
-            message = f"the request is too large: the limit is {MAX_BYTES // 2**20} MB"
+            message = (f"the request is too large: the limit is {MAX_BYTES // 2**20} MB; scale "
+                       "the image down first (1024 pixels on its longer side is plenty) and send "
+                       "it as JPEG (the page does both by itself)")
         return jsonify(error=message), e.code or 500
 
     @app.errorhandler(Exception)
