@@ -26,6 +26,7 @@ import numpy as np
 from .doctor import diagnose
 from .errors import DigitnetError
 from .files import folder_problem
+from .judge import applies, judge
 from .nn.network import Network
 from .train import History
 from .version import __version__
@@ -182,6 +183,8 @@ def _page(net: Network, x: np.ndarray, y: np.ndarray | None, pred: np.ndarray, P
         cards[:0] = [("accuracy", f"{acc:.4f}"), ("errors", f"{int(np.sum(pred != y)):,}")]
         loss = float(net.evaluate(x, y)[0])
         cards.insert(2, ("loss", f"{loss:.4f}"))
+    if applies(net):  # how many of these images the judge would call "not a digit"
+        cards.append(("not a digit", f"{int(np.sum(~judge(net, x)[0])):,}"))
     if history is not None and history.seconds:
         cards.append(("training time", f"{history.total_seconds:.1f} s"))
     parts.append("<div class='cards'>" + "".join(
