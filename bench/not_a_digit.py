@@ -107,6 +107,8 @@ def main() -> None:
     ap.add_argument("--accept", type=float, default=0.995,
                     help="share of validation digits each threshold accepts")
     ap.add_argument("--eleven", metavar="SPEC", help="also train SPEC with an 11th class")
+    ap.add_argument("--eleven-negatives", type=int, default=10_000, metavar="N",
+                    help="generated non-digits to train it with")
     ap.add_argument("--json", metavar="FILE", help="write the numbers as JSON")
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -135,7 +137,8 @@ def main() -> None:
         net = dn.load_model(model)
         out[model] = measure(net, ds, sets, png, files, args.accept)
     if args.eleven:
-        out[f"eleven:{args.eleven}"] = eleven(args.eleven, ds, sets, png, args.accept)
+        out[f"eleven:{args.eleven}"] = eleven(args.eleven, ds, sets, png, args.accept,
+                                           args.eleven_negatives)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     print(f"done in {time.perf_counter() - t0:.0f} s")
@@ -210,9 +213,10 @@ def measure(net: dn.Network, ds: dn.Dataset, sets: dict, png: np.ndarray, files:
     return rows
 
 
-def eleven(spec: str, ds: dn.Dataset, sets: dict, png: np.ndarray, accept: float) -> list[dict]:
-    """A network with an 11th class, "not a digit", trained on generated non-digits."""
-    imgs, _ = nondigits(10_000, seed=9, kinds=[k for k in KINDS if k != "blank"])
+def eleven(spec: str, ds: dn.Dataset, sets: dict, png: np.ndarray, accept: float,
+           n: int) -> list[dict]:
+    """A network with an 11th class, "not a digit", trained on ``n`` generated non-digits."""
+    imgs, _ = nondigits(n, seed=9, kinds=[k for k in KINDS if k != "blank"])
     neg, refused = prepared(imgs)
     neg = neg[~refused]
     x = np.concatenate([ds.x_train, neg])

@@ -79,7 +79,8 @@ class Reading:
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "digits": self.digits, "skipped": self.skipped}
+        skipped = {"skipped": self.skipped} if self.skipped else {}  # as before when none
+        return {"number": self.number, "digits": self.digits, **skipped}
 
 
 def _boxes(labels: np.ndarray, n: int) -> np.ndarray:

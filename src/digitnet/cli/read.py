@@ -22,9 +22,9 @@ def add_parser(sub: Any) -> None:
     options.add_model_file(rd)
     rd.add_argument("images", nargs="+", metavar="IMAGE",
                     help="photos or scans (PNG, JPEG, BMP, GIF), or folders of them")
-    options.add_json(rd, 'one image: {"number", "digits", "skipped"}; several: {"readings": '
-                         '[{"file", "number", "digits", "skipped"}], "errors": [{"file", '
-                         '"error"}]}')
+    options.add_json(rd, 'one image: {"number", "digits"} (and "skipped": marks that are not '
+                         'digits); several: {"readings": [{"file", "number", "digits"}], '
+                         '"errors": [{"file", "error"}]}')
     rd.set_defaults(func=cmd_read)
 
 
@@ -51,7 +51,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                                "error": str(e) if str(f) in str(e) else f"{f}: {e}"})
     for r in readings:
         print(f"{r['file']}: {r['number']}")
-        _digits(r["digits"], r["skipped"])
+        _digits(r["digits"], r.get("skipped", []))
     if args.json:
         options.emit_json({"readings": readings, "errors": errors})
     return options.report_errors(errors)
