@@ -124,8 +124,9 @@ async function predict() {
 
 function show(answer) {
   if (barsEl.children.length !== answer.labels.length) makeBars(answer.labels);
-  digitEl.textContent = answer.label;
-  confidenceEl.textContent = `${(100 * answer.probability).toFixed(1)}% sure`;
+  digitEl.textContent = answer.is_digit === false ? "not a digit" : answer.label;
+  confidenceEl.textContent = answer.is_digit === false ? answer.reason
+    : `${(100 * answer.probability).toFixed(1)}% sure`;
   statusEl.textContent = "";
   answer.probabilities.forEach((p, i) => {
     const row = barsEl.children[i];
