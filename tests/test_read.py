@@ -72,7 +72,7 @@ def test_cli_predict_images_json(capsys, model_file, digit_files, tmp_path):
     preds = result["predictions"]
     assert [p["digit"] for p in preds] == [2, 7, 2, 4]
     assert preds[0]["file"] == str(digit_files[1])
-    assert set(preds[0]) == {"file", "digit", "label", "probability", "top3"}
+    assert set(preds[0]) == {"file", "is_digit", "digit", "label", "probability", "top3"}
     assert "1-digit2.jpg: 2 (probability" in out
     assert len(list(tmp_path.glob("*.seen.png"))) == 4  # the same file twice: two pictures
 

@@ -8,6 +8,7 @@ import pytest
 
 import digitnet as dn
 from digitnet.cli import main
+from digitnet.judge import judge
 from digitnet.report import FIGURE_FILES, ReportError, write_report
 
 
@@ -81,6 +82,8 @@ def test_report_is_one_self_contained_file_with_every_figure(sample, model, tmp_
     assert "Dense(n_in=784, n_out=32" in html and f"{net.n_params:,}" in html
     assert "No findings" in html
     assert re.search(r"<td>optimizer</td><td>adam</td>", html)
+    n_not = int((~judge(net, x)[0]).sum())  # how many the judge calls "not a digit"
+    assert f"<div class='card'>not a digit<b>{n_not:,}</b></div>" in html
 
 
 @pytest.mark.slow

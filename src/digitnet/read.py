@@ -11,6 +11,7 @@ A number is segmented like this:
     groups wider than 1.2x the line height --split at the columns of least ink--> pieces
         (touching digits: about one piece per 0.7x line height of width)
     each piece, left to right --center_digit--> (28, 28) --net--> digit and its probability
+    pieces that do not look like digits (digitnet.judge: a line, a frame, a smiley) are skipped
 
 A number is read on one line; several lines stacked would be merged column by column.
 """
@@ -39,6 +40,7 @@ from .data.images import (
 )
 from .errors import ImageError
 from .extras import missing
+from .judge import judge
 from .limits import MAX_BLOBS
 
 try:
@@ -67,15 +69,18 @@ class Piece:
 @dataclass
 class Reading:
     """What ``read_number`` read: the number as a string, and per digit (left to right) a dict
-    ``{"digit", "label", "probability", "box"}``; ``images`` (K, 28, 28) is what the network
-    saw."""
+    ``{"digit", "label", "probability", "box"}``; ``skipped``: the marks that do not look like
+    digits, ``{"box", "reason"}`` each; ``images`` (K, 28, 28) is what the network saw of the
+    digits."""
 
     number: str
     digits: list[dict[str, Any]]
     images: np.ndarray = field(repr=False)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "digits": self.digits}
+        skipped = {"skipped": self.skipped} if self.skipped else {}  # as before when none
+        return {"number": self.number, "digits": self.digits, **skipped}
 
 
 def _boxes(labels: np.ndarray, n: int) -> np.ndarray:
@@ -219,7 +224,9 @@ def read_number(net: Any, image: str | os.PathLike | np.ndarray | Image.Image) -
     """Read a number written on one line: a path, an array or a Pillow image.
 
     Returns a Reading: ``number`` ("2026"), and per digit its class index, label, probability
-    and box [left, top, right, bottom) in the original image's pixels.
+    and box [left, top, right, bottom) in the original image's pixels. Marks that do not look
+    like digits (``digitnet.judge``) are left out of the number and listed in ``skipped`` with
+    the reason; if no mark looks like a digit, ImageError says so.
     """
     if isinstance(image, (str, os.PathLike)):
         image = open_image(image)
@@ -232,13 +239,21 @@ def read_number(net: Any, image: str | os.PathLike | np.ndarray | Image.Image) -
     scale = width / small.shape[1]
     pieces = segment(small)
     images = np.stack([p.image for p in pieces])
+    is_digit, reasons = judge(net, images)
+    skipped = [{"box": [round(v * scale) for v in p.box], "reason": r}
+               for p, ok, r in zip(pieces, is_digit, reasons, strict=True) if not ok]
+    if not is_digit.any():
+        raise ImageError(f"no digits found: the {len(pieces)} mark(s) in the image do not look "
+                         f"like digits ({skipped[0]['reason']})")
+    pieces = [p for p, ok in zip(pieces, is_digit, strict=True) if ok]
+    images = images[is_digit]
     proba = net.predict_proba(images)
     names = net.class_names
     best = proba.argmax(axis=1)
     digits = [{"digit": int(c), "label": names[c], "probability": round(float(proba[i, c]), 4),
                "box": [round(v * scale) for v in p.box]}
               for i, (c, p) in enumerate(zip(best, pieces, strict=True))]
-    return Reading("".join(d["label"] for d in digits), digits, images)
+    return Reading("".join(d["label"] for d in digits), digits, images, skipped)
 
 
 def _top(proba: np.ndarray, names: list[str], k: int = 3) -> list[dict[str, Any]]:
@@ -272,8 +287,11 @@ def predict_files(net: Any, paths: Iterable[str | os.PathLike], *,
                   errors: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
     """Read one digit from each image file (a folder means the images in it), in order.
 
-    Returns per file ``{"file", "digit", "label", "probability", "top3"}`` where ``top3`` lists
-    the three likeliest ``{"digit", "label", "probability"}``. With ``show``, a picture of the
+    Returns per file ``{"file", "is_digit", "digit", "label", "probability", "top3"}`` where
+    ``top3`` lists the three likeliest ``{"digit", "label", "probability"}``. When the image
+    does not look like a digit (``digitnet.judge``), ``is_digit`` is False, ``digit``,
+    ``label`` and ``probability`` are None, ``reason`` says why, and ``top3`` is what the network
+    would have read. With ``show``, a picture of the
     original next to the (28, 28) input the network saw is saved there as ``<name>.seen.png``.
     A file that cannot be read (missing, not an image, blank) raises ImageError; with an
     ``errors`` list, it is skipped and ``{"file", "error"}`` appended to the list instead.
@@ -305,11 +323,18 @@ def predict_files(net: Any, paths: Iterable[str | os.PathLike], *,
             name = f"{f.stem}.seen.png" if f.stem not in used else f"{f.stem}-{i}.seen.png"
             used.add(f.stem)
             side_by_side(gray, inputs[-1]).save(folder / name)
-    proba = net.predict_proba(np.stack(inputs)) if read else np.zeros((0, net.n_classes))
+    X = np.stack(inputs) if read else np.zeros((0, 28, 28), np.float32)
+    proba = net.predict_proba(X) if read else np.zeros((0, net.n_classes))
+    is_digit, reasons = judge(net, X)
     names = net.class_names
     out = []
-    for f, p in zip(read, proba, strict=True):
+    for f, p, ok, reason in zip(read, proba, is_digit, reasons, strict=True):
         top = _top(p, names)
-        out.append({"file": str(f), "digit": top[0]["digit"], "label": top[0]["label"],
-                    "probability": top[0]["probability"], "top3": top})
+        if ok:
+            out.append({"file": str(f), "is_digit": True, "digit": top[0]["digit"],
+                        "label": top[0]["label"], "probability": top[0]["probability"],
+                        "top3": top})
+        else:
+            out.append({"file": str(f), "is_digit": False, "digit": None, "label": None,
+                        "probability": None, "reason": reason, "top3": top})
     return out

@@ -26,6 +26,7 @@ import numpy as np
 from .doctor import diagnose
 from .errors import DigitnetError
 from .files import folder_problem
+from .judge import applies, judge
 from .nn.ensemble import Ensemble
 from .nn.network import Network
 from .train import History
@@ -190,6 +191,8 @@ def _page(net: Network | Ensemble, x: np.ndarray, y: np.ndarray | None, pred: np
         cards[:0] = [("accuracy", f"{acc:.4f}"), ("errors", f"{int(np.sum(pred != y)):,}")]
         loss = float(net.evaluate(x, y)[0])
         cards.insert(2, ("loss", f"{loss:.4f}"))
+    if applies(net):  # how many of these images the judge would call "not a digit"
+        cards.append(("not a digit", f"{int(np.sum(~judge(net, x)[0])):,}"))
     if history is not None and history.seconds:
         cards.append(("training time", f"{history.total_seconds:.1f} s"))
     parts.append("<div class='cards'>" + "".join(

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..data import write_submission
 from ..errors import DataError, SpecError
+from ..judge import applies, judge
 from ..modelfile import load_model
 from ..nn.network import Network
 from . import options
@@ -52,11 +53,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print("first predictions: " + " ".join(names[p] for p in pred[:20]))
     if y is not None:
         print(f"accuracy {np.mean(pred == y):.4f} against the labels")
+    is_digit = judge(net, ds.x_test)[0]
+    if applies(net):
+        print(f"{int(np.sum(~is_digit)):,} of the images do not look like digits "
+              f"(digitnet.judge)")
     if args.submission:
         write_submission(args.submission, pred)
         print(f"submission written to {args.submission} ({len(pred):,} rows)")
     if args.json:
-        options.emit_json({"predictions": pred.tolist(), "n": len(pred)})
+        options.emit_json({"predictions": pred.tolist(), "is_digit": is_digit.tolist(),
+                           "n": len(pred)})
     return 0
 
 
@@ -70,6 +76,9 @@ def _predict_images(net: Network, args: argparse.Namespace) -> int:
     results = predict_files(net, args.images, show=args.show, errors=errors)
     for r in results:
         top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top3"])
+        if not r["is_digit"]:
+            print(f"{r['file']}: not a digit ({r['reason']}; the network would say {top})")
+            continue
         print(f"{r['file']}: {r['label']} (probability {r['probability']:.3f}; top 3: {top})")
     if args.show and results:
         print(f"what the network saw: {args.show}/*.seen.png", file=sys.stderr)

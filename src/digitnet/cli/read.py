@@ -22,8 +22,9 @@ def add_parser(sub: Any) -> None:
     options.add_model_file(rd)
     rd.add_argument("images", nargs="+", metavar="IMAGE",
                     help="photos or scans (PNG, JPEG, BMP, GIF), or folders of them")
-    options.add_json(rd, 'one image: {"number", "digits"}; several: {"readings": [{"file", '
-                         '"number", "digits"}], "errors": [{"file", "error"}]}')
+    options.add_json(rd, 'one image: {"number", "digits"} (and "skipped": marks that are not '
+                         'digits); several: {"readings": [{"file", "number", "digits"}], '
+                         '"errors": [{"file", "error"}]}')
     rd.set_defaults(func=cmd_read)
 
 
@@ -50,7 +51,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                                "error": str(e) if str(f) in str(e) else f"{f}: {e}"})
     for r in readings:
         print(f"{r['file']}: {r['number']}")
-        _digits(r["digits"])
+        _digits(r["digits"], r.get("skipped", []))
     if args.json:
         options.emit_json({"readings": readings, "errors": errors})
     return options.report_errors(errors)
@@ -58,12 +59,14 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def _show(reading: Any, as_json: bool) -> int:
     print(reading.number)
-    _digits(reading.digits)
+    _digits(reading.digits, reading.skipped)
     if as_json:
         options.emit_json(reading.as_dict())
     return 0
 
 
-def _digits(digits: list[dict[str, Any]]) -> None:
+def _digits(digits: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> None:
     for d in digits:
         print(f"  {d['label']}  probability {d['probability']:.3f}  box {d['box']}")
+    for s in skipped:
+        print(f"  skipped box {s['box']}: not a digit ({s['reason']})")

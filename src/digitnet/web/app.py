@@ -6,8 +6,10 @@
                          "limits": {"max_bytes", "max_pixels"}: the largest body and image}
     POST /api/predict   {"image": "data:image/png;base64,..."}: any image, prepared MNIST-style
                         {"pixels": [[...28...] x 28]}: already MNIST-style, values in [0, 1]
-                     -> {"digit", "label", "probability", "labels", "probabilities" (n_classes,),
-                         "input28": 28x28 list, what the network saw}
+                     -> {"is_digit", "digit", "label", "probability", "labels",
+                         "probabilities" (n_classes,), "input28": 28x28 list, what the network
+                         saw}; when the drawing does not look like a digit (digitnet.judge):
+                         "is_digit": false, "digit", "label", "probability" null, and "reason"
 
 Bad requests (malformed JSON, NaN or numbers out of range, JSON nested too deeply, not an image,
 wrong shape or types, values out of range, a body over 2 MB) are answered 4xx with
@@ -53,6 +55,7 @@ except ImportError as e:
 
 from ..data.images import SIZE, center_digit, decode_image, ink_map
 from ..errors import DigitnetError, ImageError
+from ..judge import judge
 from ..modelfile import load_model
 from ..read import class_names
 from . import MAX_THREADS
@@ -162,9 +165,14 @@ def create_app(net: Any, *, name: str = "") -> Flask:
         x = input28(body)
         with lock:
             p = net.predict_proba(x[None])[0]
+        is_digit, reasons = judge(net, x[None])
         c = int(np.argmax(p))
-        return jsonify(digit=c, label=labels[c], probability=round(float(p[c]), 4),
-                       labels=labels, probabilities=np.round(p.astype(float), 4).tolist(),
+        answer: dict[str, Any] = {"is_digit": bool(is_digit[0]), "digit": c, "label": labels[c],
+                                  "probability": round(float(p[c]), 4)}
+        if not is_digit[0]:
+            answer.update(digit=None, label=None, probability=None, reason=reasons[0])
+        return jsonify(**answer, labels=labels,
+                       probabilities=np.round(p.astype(float), 4).tolist(),
                        input28=np.round(x.astype(float), 3).tolist())
 
     @app.errorhandler(BadRequest)
