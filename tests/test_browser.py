@@ -165,7 +165,7 @@ def check_painted(parts: dict[str, Image.Image]) -> None:
     seen = np.asarray(parts["seen"], np.float32)
     assert np.median(seen) < 30 and (seen > 200).mean() > 0.02
     for name in ("answer", "upload"):
-        assert np.asarray(parts[name]).min() < 110, f"no text drawn in {name}"
+        assert np.asarray(parts[name]).min() < 140, f"no text drawn in {name}"
 
 
 @pytest.mark.slow

@@ -116,6 +116,7 @@ def test_a_malformed_body_gets_a_4xx_json_error(client, body):
 @pytest.mark.parametrize("method, path", [
     ("GET", "/api/predict"), ("PUT", "/api/predict"), ("DELETE", "/api/predict"),
     ("PATCH", "/api/predict"), ("POST", "/api/info"), ("POST", "/"), ("GET", "/api/nope"),
+    ("POST", "/favicon.ico"), ("GET", "/favicon.ico/x"), ("GET", "/static/nope.js"),
     ("GET", "/static/../../../../etc/passwd"), ("GET", "/static/%2e%2e/app.py"),
     ("GET", "/" + "a" * 10_000),
 ])

@@ -227,9 +227,19 @@ async function usePhoto(file) {
     return;
   }
   showPhoto(image);
+  const mine = generation;
   statusEl.textContent = "reading the photo…";
-  photo = await encodePhoto(file, image);
-  if (image.close) image.close();
+  let data;
+  try {
+    data = await encodePhoto(file, image);
+  } catch (err) {
+    if (mine === generation) statusEl.textContent = `cannot prepare the photo: ${err}`;
+    return;
+  } finally {
+    if (image.close) image.close();
+  }
+  if (mine !== generation) return;  // cleared, or another photo chosen, meanwhile
+  photo = data;
   fresh = true;
   predict();
 }
