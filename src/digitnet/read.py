@@ -326,7 +326,8 @@ def _read_line(page: Page, labels: np.ndarray, ids: np.ndarray, boxes: np.ndarra
     # the line's height; the page's writing height when more (a line of two digits, one flat)
     line = max(float(np.median(heights[tall])), 0.85 * page.height)
     # a short group next to a tall one (within TOUCH line heights, beside it) is a part of it
-    # cut off (by a removed line, or a stroke written apart): not a "." or "-"
+    # cut off (by a removed line, or a stroke written apart): not a "." or "-" (a full stop
+    # written that close to a digit goes with it too)
     gap = np.maximum(gbox[None, :, 0] - gbox[:, None, 2], gbox[:, None, 0] - gbox[None, :, 2])
     beside = ((gap <= TOUCH * line) & (gbox[:, None, 1] < gbox[None, :, 3])
               & (gbox[:, None, 3] > gbox[None, :, 1]) & ~tall[:, None] & tall[None, :])
