@@ -10,7 +10,8 @@ resident set), whether it ended in a traceback, and the last line it printed on 
     python bench/hostile_inputs.py --cases idx,model --cap-gib 8
 
 Target: no traceback, exit status 1, peak memory <= 512 MiB for every input under 1 MiB (the
-40-megapixel PNG, a line on a transparent page, is no bad input: it is read, exit status 0).
+40-megapixel PNG, a line on a transparent page, is no bad input: `predict` reads it, exit status
+0; `read` finds no digit in it since issue 13, a line is not one: "no digits found", status 1).
 """
 
 from __future__ import annotations

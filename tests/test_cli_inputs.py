@@ -240,8 +240,9 @@ def test_read_several_images_reports_bad_ones_and_reads_the_others(capsys, model
 def test_read_one_image_prints_what_it_always_did(capsys, model_file, images):
     assert main(["read", str(model_file), str(images / "seven.png"), "--json"]) == 0
     out = capsys.readouterr().out
+    # issue 13 added "lines" and "dropped"; "number" and "digits" mean what they did
     assert out.splitlines()[0] == "7" and set(json.loads(out.splitlines()[-1])) == \
-        {"number", "digits"}
+        {"number", "digits", "lines", "dropped"}
     assert main(["read", str(model_file), str(images / "blank.png")]) == 1
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "no digit" in err

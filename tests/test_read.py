@@ -151,11 +151,14 @@ def test_a_broken_stroke_stays_one_digit(net, sure, sample):
     assert len(pieces) == 2
 
 
-def test_dots_and_specks_are_not_digits(net, sure, sample):
+def test_a_decimal_point_is_read_and_specks_are_not_digits(net, sure, sample):
+    """Before issue 13, the point was dropped too ("38")."""
     img = number_image(pick(sure, sample, "38"), gap=40)
-    img[110:118, 120:128] = 0  # a decimal point between the digits
+    img[110:118, 120:128] = 0  # a decimal point between the digits, on the baseline
     img[5:7, 5:7] = 0  # a speck in the corner
-    assert read_number(net, img).number == "38"
+    reading = read_number(net, img)
+    assert reading.number == "3.8"
+    assert [d["digit"] for d in reading.digits] == [3, 8]
 
 
 def test_read_blank_image_raises():

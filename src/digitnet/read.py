@@ -1,19 +1,28 @@
-"""Reading a person's images: one digit per file (``predict_files``), or a number written on one
-line in a photo or scan (``read_number``: "2026").
+"""Reading a person's images: one digit per file (``predict_files``), or what is written in a
+photo or scan of a page (``read_number``: "2026", "31 12 2025", "555-0199", two lines).
 
-A number is segmented like this:
+A photo is read like this:
 
-    image --ink_map--> ink (H, W), mask (H, W)          (see digitnet.data.images)
+    image --clean_page--> ink and mask without the desk, ruled lines, frames and underlines
+          (see digitnet.data.page), and the height h of the writing
     mask --label, 8-connected--> blobs (at most MAX_BLOBS: not thousands of dots of dotted paper)
-    blobs overlapping in x by half the narrower one --merge--> groups
-        (a broken stroke, a 5 whose top bar was written apart)
-    groups much shorter than the tallest --drop--> (dots, commas, a minus sign, specks)
-    groups wider than 1.2x the line height --split at the columns of least ink--> pieces
-        (touching digits: about one piece per 0.7x line height of width)
-    each piece, left to right --center_digit--> (28, 28) --net--> digit and its probability
-    pieces that do not look like digits (digitnet.judge: a line, a frame, a smiley) are skipped
-
-A number is read on one line; several lines stacked would be merged column by column.
+    blobs that are no writing --drop--> a frame (a blob round others), a long thin line, a large
+        mark touching the photo's border (the paper's edge, a shadow)
+    rows covered by blobs at least h/2 tall --runs--> lines of writing, top to bottom; each blob
+        goes to the line its centre is in (or is dropped, away from every line)
+    per line:
+      a flat stroke under a digit --drop--> (an underline too short to be removed as a line)
+      blobs overlapping in x by half the narrower one --merge--> groups
+          (a broken stroke, a 5 whose top bar was written apart)
+      groups much shorter than the tallest: beside a digit (TOUCH), a part of it; else "-"
+          (flat, mid-height), "." (small, round, on the baseline), or dropped (specks, commas)
+      a straight stroke slanted like / and taller than the digits: "/"
+      groups wider than 1.2x the line height --split at the columns of least ink--> pieces
+          (touching digits: about one piece per 0.7x line height of width)
+      each piece --center_digit--> (28, 28) --net--> digit and its probability (``_classify``)
+      pieces that do not look like digits (digitnet.judge: a smiley, a scribble) are skipped
+      left to right: SPACE line heights without ink between two digits is a space
+    (a line's height: the median height of its digits, or 0.85 of the page's if more)
 """
 
 from __future__ import annotations
@@ -38,13 +47,14 @@ from .data.images import (
     side_by_side,
     to_gray,
 )
+from .data.page import Page, clean_page
 from .errors import ImageError
 from .extras import missing
 from .judge import judge
 from .limits import MAX_BLOBS
 
 try:
-    from PIL import Image
+    from PIL import Image, ImageDraw
     from scipy import ndimage
 except ImportError as e:
     raise missing("images", e) from None
@@ -55,6 +65,12 @@ MERGE = 0.5  # blobs overlapping in x by this share of the narrower one's width 
 MIN_HEIGHT = 0.4  # groups shorter than this share of the tallest group are not digits
 WIDE = 1.2  # a group wider than this many line heights holds touching digits...
 DIGIT_WIDTH = 0.7  # ...about one per this many line heights of width
+TOUCH = 0.05  # a short mark this many line heights beside a digit is a part of it
+SPACE = 0.45  # a gap of this many line heights between two digits is a space
+LONG = 1.5  # marks this many writing heights long and thin, or this large at the border, go
+SMALL = 0.35  # separators ("-", ".") are at most this many line heights tall
+SLASH_TILT = 20.0  # a "/" leans at least this many degrees...
+SLASH_TALL = 1.08  # ...and is at least this many line heights tall (a slanted 1 is not)
 
 
 @dataclass
@@ -67,20 +83,53 @@ class Piece:
 
 
 @dataclass
+class Mark:
+    """What is written between digits: ``text`` " " (a gap between groups), "-", "/" or ".",
+    and its box [left, top, right, bottom) in the image's pixels."""
+
+    text: str
+    box: list[int]
+
+
+@dataclass
+class Layout:
+    """What ``layout`` found in an image: per line of writing (top to bottom), its items left to
+    right, each a Piece (a digit to read) or a Mark (" ", "-", "/" or "."); and what was
+    dropped, as ``{"box", "why"}`` (boxes [left, top, right, bottom) in the image's pixels).
+    ``page`` is the cleaned ink it was found in."""
+
+    lines: list[list[Piece | Mark]]
+    dropped: list[dict[str, Any]]
+    page: Page = field(repr=False)
+
+    @property
+    def pieces(self) -> list[Piece]:
+        """Every digit, line by line, left to right."""
+        return [p for line in self.lines for p in line if isinstance(p, Piece)]
+
+
+@dataclass
 class Reading:
-    """What ``read_number`` read: the number as a string, and per digit (left to right) a dict
-    ``{"digit", "label", "probability", "box"}``; ``skipped``: the marks that do not look like
-    digits, ``{"box", "reason"}`` each; ``images`` (K, 28, 28) is what the network saw of the
-    digits."""
+    """What ``read_number`` read. ``lines``: the text of each line of writing, top to bottom:
+    digits, a space between groups, and the separators "-", "/", "." ("31 12 2025",
+    "555-0199"); ``number``: the lines joined by newlines (for digits on one line, the digits
+    alone, as before lines, spaces and separators were read). ``digits``: per digit, line by
+    line and left to right, ``{"digit", "label", "probability", "box", "line"}``; ``images``
+    (K, 28, 28): what the network saw; ``dropped``: the marks that were not read, each
+    ``{"box", "why"}``; ``skipped``: the pieces that were taken for writing but do not look
+    like digits (``digitnet.judge``), each ``{"box", "reason"}``."""
 
     number: str
     digits: list[dict[str, Any]]
     images: np.ndarray = field(repr=False)
+    lines: list[str] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        skipped = {"skipped": self.skipped} if self.skipped else {}  # as before when none
-        return {"number": self.number, "digits": self.digits, **skipped}
+        skipped = {"skipped": self.skipped} if self.skipped else {}
+        return {"number": self.number, "lines": self.lines, "digits": self.digits,
+                "dropped": self.dropped, **skipped}
 
 
 def _boxes(labels: np.ndarray, n: int) -> np.ndarray:
@@ -179,54 +228,257 @@ def _pieces(ink: np.ndarray, sub: np.ndarray, origin: tuple[int, int],
     return out
 
 
-def segment(gray: np.ndarray) -> list[Piece]:
-    """Find the digits of a number written on one line in a grayscale image (H, W) in [0, 1];
-    left to right. Raises ImageError if there is no ink, or more than MAX_BLOBS marks that are
-    not specks. Time and memory grow with the image's pixels, not with its marks.
+def _not_writing(boxes: np.ndarray, labels: np.ndarray, lines: np.ndarray,
+                 h: float) -> np.ndarray:
+    """Per blob (boxes (n, 4) of ``labels``), why it is not writing, or "" when it may be: a
+    frame (its box holds the centre of a blob at least h/2 tall, which it is 1.2x taller
+    than), the side of a frame (a thin upright mark that removed ``lines`` touch within the top
+    and the bottom fifth of its height), a long thin line (LONG h long, under 0.3 of that wide),
+    or a large mark at the photo's border (an edge)."""
+    x0, y0, x1, y1 = boxes.T
+    bw, bh = x1 - x0, y1 - y0
+    why = np.full(len(boxes), "", dtype=object)
+    if lines.any():  # the rows where each blob touches a removed line: highest and lowest
+        ys, xs = np.nonzero(ndimage.binary_dilation(lines, iterations=2) & (labels > 0))
+        lab = labels[ys, xs] - 1
+        first, last = np.full(len(boxes), 1 << 30), np.full(len(boxes), -1)
+        np.minimum.at(first, lab, ys)
+        np.maximum.at(last, lab, ys)
+        side = (first < y0 + 0.2 * bh) & (last >= y1 - 0.2 * bh) & (bw <= 0.4 * bh)
+        why[side] = "the side of a frame"
+    border = ((x0 == 0) | (y0 == 0) | (x1 == labels.shape[1])
+              | (y1 == labels.shape[0]))
+    why[border & ((bh >= LONG * h) | (bw >= LONG * h))] = \
+        "a large mark at the photo's border (the paper's edge, a shadow)"
+    why[((bw >= LONG * h) & (bh <= 0.3 * bw)) | ((bh >= LONG * h) & (bw <= 0.3 * bh))] = \
+        "a long thin line"
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2  # (n, n) comparisons: n <= MAX_BLOBS
+    holds = ((x0[:, None] < cx) & (cx < x1[:, None]) & (y0[:, None] < cy) & (cy < y1[:, None])
+             & (bh >= 0.5 * h) & (bh[:, None] >= 1.2 * bh))
+    why[holds.any(axis=1)] = "a frame round other marks"
+    return why
 
-    Touching digits are split by width alone: asking the network which split it reads most
-    confidently was tried and was no better (thin slices read confidently as 1s).
-    """
-    ink, mask = ink_map(gray)
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
-    if n == 0:
-        raise ImageError("no digits found: the image holds no ink")
-    if n > MAX_BLOBS:  # specks much smaller than the largest mark are gone already (ink_map)
+
+def _rows(boxes: np.ndarray, h: float, height: int) -> np.ndarray:
+    """The lines of writing, (L, 2) [top, bottom) rows top to bottom: the runs of rows covered
+    by the boxes (n, 4), gaps under h/5 closed."""
+    cover = np.zeros(height + 1, np.int64)
+    np.add.at(cover, boxes[:, 1], 1)
+    np.add.at(cover, boxes[:, 3], -1)
+    rows = np.cumsum(cover[:-1]) > 0
+    gap = max(1, round(0.2 * h))
+    rows = ndimage.binary_closing(np.pad(rows, gap), np.ones(gap))[gap:-gap]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], rows.view(np.int8), [0]])))
+    return edges.reshape(-1, 2)
+
+
+def _separator(box: np.ndarray, top: float, base: float, line: float) -> str:
+    """A group too short for a digit: "-" (flat, between the line's top and baseline), "."
+    (small and round, on the baseline), or "" (a speck, a comma, a stray mark)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    w, h = x1 - x0, y1 - y0
+    if h > SMALL * line:
+        return ""
+    if w >= 1.2 * h and 0.2 * line <= w <= line and \
+            top + 0.2 * line <= (y0 + y1) / 2 <= top + 0.8 * line:
+        return "-"
+    if w <= SMALL * line and 0.5 * h <= w <= 2 * h and y1 >= base - 0.25 * line:
+        return "."
+    return ""
+
+
+def _is_slash(sub: np.ndarray, line: float) -> bool:
+    """Is a group's mask (h, w) a "/": at least SLASH_TALL line heights tall, straight (the
+    smaller eigenvalue of its pixels' covariance under 6% of the larger) and leaning right by
+    at least SLASH_TILT degrees (the major axis's angle from vertical, 1/2 atan2(2 sxy, syy -
+    sxx), with y down)."""
+    if sub.shape[0] < SLASH_TALL * line:
+        return False
+    ys, xs = np.nonzero(sub)
+    cov = np.cov(np.stack([ys, xs]).astype(np.float64))
+    small, large = np.linalg.eigvalsh(cov)
+    tilt = np.degrees(0.5 * np.arctan2(2 * cov[0, 1], cov[0, 0] - cov[1, 1]))
+    return bool(small <= 0.06 * large and tilt <= -SLASH_TILT)
+
+
+def _underlines(boxes: np.ndarray, h: float) -> np.ndarray:
+    """Per blob (boxes (n, 4)), is it a short line under a digit (too short to be removed as a
+    line, e.g. under a single digit): flat (at least 2.5x wider than tall, at most h/4 tall), its
+    middle below the bottom of a blob at least h/2 tall that it overlaps in x by at least a
+    third of the narrower one's width. (A 5's or 7's bar is above the rest of the digit.)"""
+    x0, y0, x1, y1 = boxes.T
+    w, bh = x1 - x0, y1 - y0
+    flat = (w >= 2.5 * bh) & (bh <= 0.25 * h)
+    overlap = np.minimum(x1[:, None], x1) - np.maximum(x0[:, None], x0)
+    below = ((overlap >= np.minimum(w[:, None], w) / 3) & ((y0 + y1)[:, None] / 2 >= y1 - 0.1 * h)
+             & (bh >= 0.5 * h))
+    return flat & below.any(axis=1)
+
+
+def _read_line(page: Page, labels: np.ndarray, ids: np.ndarray, boxes: np.ndarray,
+               dropped: list[dict[str, Any]]) -> list[Piece | Mark]:
+    """One line of writing: its blobs (label numbers ``ids`` - 1, boxes (n, 4)) -> its items
+    left to right (see the module's docstring); what is not read is appended to ``dropped``."""
+    under = _underlines(boxes[ids], page.height)
+    for i in ids[under]:
+        dropped.append({"box": [int(v) for v in boxes[i]], "why": "a line under the digits"})
+    ids = ids[~under]
+    b = boxes[ids]
+    group = _merge(b)
+    gbox = _group_boxes(b, group)
+    heights = gbox[:, 3] - gbox[:, 1]
+    tall = heights >= MIN_HEIGHT * heights.max()
+    # the line's height; the page's writing height when more (a line of two digits, one flat)
+    line = max(float(np.median(heights[tall])), 0.85 * page.height)
+    # a short group next to a tall one (within TOUCH line heights, beside it) is a part of it
+    # cut off (by a removed line, or a stroke written apart): not a "." or "-" (a full stop
+    # written that close to a digit goes with it too)
+    gap = np.maximum(gbox[None, :, 0] - gbox[:, None, 2], gbox[:, None, 0] - gbox[None, :, 2])
+    beside = ((gap <= TOUCH * line) & (gbox[:, None, 1] < gbox[None, :, 3])
+              & (gbox[:, None, 3] > gbox[None, :, 1]) & ~tall[:, None] & tall[None, :])
+    part = beside.any(axis=1)
+    if part.any():
+        to = np.where(part, np.argmin(np.where(beside, gap, 1 << 30), axis=1),
+                      np.arange(len(gbox)))
+        group = np.unique(to[group], return_inverse=True)[1].ravel()
+        gbox = _group_boxes(b, group)
+        heights = gbox[:, 3] - gbox[:, 1]
+        tall = heights >= MIN_HEIGHT * heights.max()
+    top, base = float(np.median(gbox[tall, 1])), float(np.median(gbox[tall, 3]))
+    lookup = np.full(len(boxes) + 1, -1)  # blob label -> its group on this line (others: -1)
+    lookup[ids + 1] = group
+    inked = np.zeros(page.ink.shape[1] + 1, np.int64)  # columns under a group of this line
+    np.add.at(inked, gbox[:, 0], 1)
+    np.add.at(inked, gbox[:, 2], -1)
+    blank = np.cumsum(inked[:-1]) == 0
+    space = SPACE * line
+    items: list[Piece | Mark] = []
+    for g in np.argsort(gbox[:, 0], kind="stable"):
+        x0, y0, x1, y1 = (int(v) for v in gbox[g])
+        if not tall[g]:
+            mark = _separator(gbox[g], top, base, line)
+            if mark:
+                items.append(Mark(mark, [x0, y0, x1, y1]))
+            else:
+                dropped.append({"box": [x0, y0, x1, y1], "why": "too small for a digit"})
+            continue
+        sub = lookup[labels[y0:y1, x0:x1]] == g
+        if _is_slash(sub, line):
+            items.append(Mark("/", [x0, y0, x1, y1]))
+            continue
+        w = x1 - x0
+        cols = [0, w]
+        if w > WIDE * line:  # touching digits
+            k = max(2, round(w / (DIGIT_WIDTH * line)))
+            profile = (page.ink[y0:y1, x0:x1] * sub).sum(axis=0)
+            cols = [0, *_cuts(profile, k), w]
+        for p in _pieces(page.ink, sub, (x0, y0), cols):
+            last = items[-1] if items else None
+            if isinstance(last, Piece) and _longest_run(blank[last.box[2]:p.box[0]]) >= space:
+                items.append(Mark(" ", [last.box[2], y0, p.box[0], y1]))
+            items.append(p)
+    return items
+
+
+def _longest_run(x: np.ndarray) -> int:
+    """The length of the longest run of True in a bool vector."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], x.view(np.int8), [0]])))
+    return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
+
+
+def layout(gray: np.ndarray) -> Layout:
+    """Find what is written in a grayscale photo or scan (H, W) in [0, 1]: lines of digits
+    and separators, top to bottom, and what is not writing (see the module's docstring).
+    Raises ImageError if there is no ink, or more than MAX_BLOBS marks that are not specks.
+    Time and memory grow with the image's pixels, not with its marks."""
+    page = clean_page(gray)
+    dropped: list[dict[str, Any]] = []
+    if page.desk.any():
+        rows = np.flatnonzero((~page.desk).any(axis=1))
+        cols = np.flatnonzero((~page.desk).any(axis=0))
+        dropped.append({"box": [int(cols[0]), int(rows[0]), int(cols[-1] + 1),
+                                int(rows[-1] + 1)], "why": "the desk around this sheet"})
+    if page.lines.any():
+        lab, n_lines = ndimage.label(page.lines, structure=np.ones((3, 3)))
+        for box in _boxes(lab, n_lines)[:100]:
+            dropped.append({"box": [int(v) for v in box],
+                            "why": "a straight line (ruled, underline or frame)"})
+    labels, n = ndimage.label(page.mask, structure=np.ones((3, 3)))
+    if n == 0:  # nothing but lines, or the desk
+        return Layout([], dropped, page)
+    if n > MAX_BLOBS:  # specks much smaller than the writing are gone already (clean_page)
         raise ImageError(
             f"the image holds {n:,} separate ink marks of similar size, more than the "
             f"{MAX_BLOBS} a number is read from (a photo of dotted or squared paper, or "
             f"noise?): crop the image to the number, or photograph it on plain paper")
     boxes = _boxes(labels, n)
-    group = _merge(boxes)
-    gbox = _group_boxes(boxes, group)
-    heights = gbox[:, 3] - gbox[:, 1]
-    keep = heights >= MIN_HEIGHT * heights.max()
-    line = float(np.median(heights[keep]))
-    # lookup: blob label -> its group (label 0, the background: -1)
-    blob_group = np.concatenate([[-1], group])
-    pieces: list[Piece] = []
-    for g in np.flatnonzero(keep):
-        x0, y0, x1, y1 = gbox[g]
-        sub = blob_group[labels[y0:y1, x0:x1]] == g
-        w = x1 - x0
-        if w <= WIDE * line:
-            pieces += _pieces(ink, sub, (x0, y0), [0, w])
-            continue
-        k = max(2, round(w / (DIGIT_WIDTH * line)))  # touching digits
-        profile = (ink[y0:y1, x0:x1] * sub).sum(axis=0)
-        pieces += _pieces(ink, sub, (x0, y0), [0, *_cuts(profile, k), w])
+    h = max(page.height, 1.0)
+    why = _not_writing(boxes, labels, page.lines, h)
+    for i in np.flatnonzero(why != ""):
+        dropped.append({"box": [int(v) for v in boxes[i]], "why": str(why[i])})
+    writing = np.flatnonzero(why == "")
+    bh = boxes[:, 3] - boxes[:, 1]
+    tall = writing[bh[writing] >= 0.5 * h]
+    lines: list[list[Piece | Mark]] = []
+    if tall.size:
+        rows = _rows(boxes[tall], h, gray.shape[0])
+        cy = (boxes[writing, 1] + boxes[writing, 3]) / 2
+        dist = np.maximum(rows[:, 0] - cy[:, None], cy[:, None] - rows[:, 1] + 1)  # (n, L)
+        which = np.argmin(dist, axis=1)
+        near = dist[np.arange(len(writing)), which] <= 0.5 * h
+        for i in writing[~near]:
+            dropped.append({"box": [int(v) for v in boxes[i]],
+                            "why": "away from the lines of writing"})
+        for r in range(len(rows)):
+            items = _read_line(page, labels, writing[near & (which == r)], boxes, dropped)
+            if any(isinstance(p, Piece) for p in items):
+                lines.append(items)
+    return Layout(lines, dropped, page)
+
+
+def segment(gray: np.ndarray) -> list[Piece]:
+    """The digits in a grayscale image (H, W) in [0, 1], line by line, left to right (``layout``
+    without the separators and spaces). Raises ImageError if there are none."""
+    pieces = layout(gray).pieces
     if not pieces:
         raise ImageError("no digits found in the image")
-    return sorted(pieces, key=lambda p: p.box[0])
+    return pieces
 
 
-def read_number(net: Any, image: str | os.PathLike | np.ndarray | Image.Image) -> Reading:
-    """Read a number written on one line: a path, an array or a Pillow image.
+def _tidy(line: list[Piece | Mark]) -> list[Piece | Mark]:
+    """A line after pieces were taken out of it: no separator left at either end, and of two
+    separators side by side the one that is not a space (the gap a removed piece left)."""
+    out: list[Piece | Mark] = []
+    for item in line:
+        if isinstance(item, Mark) and (not out or isinstance(out[-1], Mark)):
+            if out and item.text != " ":
+                out[-1] = item
+            continue
+        out.append(item)
+    while out and isinstance(out[-1], Mark):
+        out.pop()
+    return out
 
-    Returns a Reading: ``number`` ("2026"), and per digit its class index, label, probability
-    and box [left, top, right, bottom) in the original image's pixels. Marks that do not look
-    like digits (``digitnet.judge``) are left out of the number and listed in ``skipped`` with
-    the reason; if no mark looks like a digit, ImageError says so.
+
+def _classify(net: Any, images: np.ndarray) -> list[dict[str, Any]]:
+    """What the network reads in each (28, 28) piece: ``{"digit", "label", "probability"}``.
+    Every piece of ``read_number`` is judged here, in one call."""
+    proba = net.predict_proba(images)
+    best = proba.argmax(axis=1)
+    return [{"digit": int(c), "label": net.class_names[c],
+             "probability": round(float(proba[i, c]), 4)} for i, c in enumerate(best)]
+
+
+def read_number(net: Any, image: str | os.PathLike | np.ndarray | Image.Image, *,
+                show: str | os.PathLike | None = None) -> Reading:
+    """Read what is written in a photo or scan: a path, an array or a Pillow image.
+
+    Returns a Reading: ``lines`` ("31 12 2025", "555-0199"; top to bottom), ``number`` (the
+    lines joined by newlines: "2026" for one number), per digit its class index, label,
+    probability, line and box [left, top, right, bottom) in the original image's pixels, and
+    the marks dropped and why. With ``show``, a picture of what was found is saved there (a
+    PNG file): the boxes read, what was dropped and why, and each 28x28 the network saw; it is
+    saved also when no digit is found.
     """
     if isinstance(image, (str, os.PathLike)):
         image = open_image(image)
@@ -237,23 +489,101 @@ def read_number(net: Any, image: str | os.PathLike | np.ndarray | Image.Image) -
         width = gray.shape[1]
     small = shrink(gray, READ_SIDE)
     scale = width / small.shape[1]
-    pieces = segment(small)
-    images = np.stack([p.image for p in pieces])
-    is_digit, reasons = judge(net, images)
-    skipped = [{"box": [round(v * scale) for v in p.box], "reason": r}
-               for p, ok, r in zip(pieces, is_digit, reasons, strict=True) if not ok]
-    if not is_digit.any():
-        raise ImageError(f"no digits found: the {len(pieces)} mark(s) in the image do not look "
-                         f"like digits ({skipped[0]['reason']})")
-    pieces = [p for p, ok in zip(pieces, is_digit, strict=True) if ok]
-    images = images[is_digit]
-    proba = net.predict_proba(images)
-    names = net.class_names
-    best = proba.argmax(axis=1)
-    digits = [{"digit": int(c), "label": names[c], "probability": round(float(proba[i, c]), 4),
-               "box": [round(v * scale) for v in p.box]}
-              for i, (c, p) in enumerate(zip(best, pieces, strict=True))]
-    return Reading("".join(d["label"] for d in digits), digits, images, skipped)
+    found = layout(small)
+    pieces = found.pieces
+    skipped: list[dict[str, Any]] = []
+    if pieces:  # those that do not look like digits leave the lines (and the picture's boxes)
+        is_digit, reasons = judge(net, np.stack([p.image for p in pieces]))
+        skipped = [{"box": p.box, "reason": r}
+                   for p, ok, r in zip(pieces, is_digit, reasons, strict=True) if not ok]
+        not_digits = {id(p) for p, ok in zip(pieces, is_digit, strict=True) if not ok}
+        found.lines = [_tidy([item for item in line if id(item) not in not_digits])
+                       for line in found.lines]
+        found.dropped += [{"box": s["box"], "why": "not a digit"} for s in skipped]
+        pieces = found.pieces
+    read = _classify(net, np.stack([p.image for p in pieces])) if pieces else []
+    if show is not None:
+        _save_picture(picture(small, found, read), show)
+    if not pieces:
+        raise ImageError("no digits found in the image"
+                         + (f": the {len(skipped)} mark(s) left do not look like digits "
+                            f"({skipped[0]['reason']})" if skipped else
+                            f" ({len(found.dropped)} marks were not taken for digits: see "
+                            "them with --show)" if found.dropped else ""))
+
+    def orig(box: list[int]) -> list[int]:
+        return [round(v * scale) for v in box]
+
+    digits: list[dict[str, Any]] = []
+    texts = []
+    for i, line in enumerate(found.lines):
+        text = ""
+        for item in line:
+            if isinstance(item, Mark):
+                text += item.text
+                continue
+            digits.append({**read[len(digits)], "box": orig(item.box), "line": i})
+            text += digits[-1]["label"]
+        texts.append(text)
+    dropped = [{"box": orig(d["box"]), "why": d["why"]} for d in found.dropped
+               if d["why"] != "not a digit"]
+    skipped = [{"box": orig(s["box"]), "reason": s["reason"]} for s in skipped]
+    return Reading("\n".join(texts), digits, np.stack([p.image for p in pieces]), texts,
+                   dropped, skipped)
+
+
+def _save_picture(img: Image.Image, path: str | os.PathLike) -> None:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path)
+    except OSError as e:
+        raise ImageError(f"--show: cannot write {path}: {e.strerror or e}") from None
+
+
+def picture(gray: np.ndarray, found: Layout, read: list[dict[str, Any]]) -> Image.Image:
+    """What ``read_number`` saw, drawn: the photo in grey with the desk shaded blue and the
+    removed lines in magenta; a green box per digit with what was read and its probability,
+    blue ones round separators, red ones round what was dropped with why; below, each (28, 28)
+    input enlarged 3x with its reading."""
+    g = np.uint8(np.clip(gray, 0, 1) * 255)
+    rgb = np.stack([g, g, g], axis=-1)
+    rgb[found.page.desk] = (rgb[found.page.desk] * 0.5 + np.array([0, 0, 120])).astype(np.uint8)
+    rgb[found.page.lines] = (255, 0, 255)
+    h, w = g.shape
+    cell = 84
+    pieces = found.pieces
+    per_row = max(1, w // (cell + 6))
+    strip = 0 if not pieces else (-(-len(pieces) // per_row)) * (cell + 22) + 6
+    img = Image.new("RGB", (w, h + strip), (40, 40, 40))
+    img.paste(Image.fromarray(rgb), (0, 0))
+    draw = ImageDraw.Draw(img)
+    for d in found.dropped:
+        x0, y0, x1, y1 = d["box"]
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(220, 0, 0))
+        draw.text((x0 + 2, y1 + 1), d["why"], fill=(220, 0, 0))
+    k = 0
+    for line in found.lines:
+        for item in line:
+            x0, y0, x1, y1 = item.box
+            if isinstance(item, Mark):
+                draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(0, 90, 255))
+                draw.text((x0 + 2, max(0, y0 - 12)), repr(item.text), fill=(0, 90, 255))
+                continue
+            draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(0, 170, 0), width=2)
+            if k < len(read):
+                draw.text((x0 + 2, max(0, y0 - 12)),
+                          f"{read[k]['label']} {read[k]['probability']:.2f}", fill=(0, 130, 0))
+            k += 1
+    for i, p in enumerate(pieces):
+        x = 6 + (i % per_row) * (cell + 6)
+        y = h + 6 + (i // per_row) * (cell + 22)
+        img.paste(Image.fromarray(np.uint8(p.image * 255)).resize(
+            (cell, cell), Image.Resampling.NEAREST), (x, y))
+        if i < len(read):
+            draw.text((x, y + cell + 2), f"{read[i]['label']} {read[i]['probability']:.2f}",
+                      fill=(255, 255, 255))
+    return img
 
 
 def _top(proba: np.ndarray, names: list[str], k: int = 3) -> list[dict[str, Any]]:

@@ -235,6 +235,12 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Raises ImageError when the image is blank (no contrast, or nothing stands out).
     """
+    return drop_specks(*ink_levels(gray))
+
+
+def ink_levels(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``ink_map`` before its specks are dropped (digitnet.read removes ruled lines first: a
+    line across a page would make every digit a speck beside it)."""
     gray = np.asarray(gray, np.float32)
     if gray.ndim != 2 or min(gray.shape) < 2:
         raise ImageError(f"an image must be at least 2x2 pixels, got shape {gray.shape}")
@@ -248,15 +254,21 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if hi < MIN_CONTRAST:
         raise ImageError("no digit found: nothing stands out from the background")
     lo = t / 2
-    ink = np.clip((x - lo) / max(hi - lo, 1e-3), 0, 1)
-    # specks: 8-connected blobs much smaller than the largest one; their faint halos go too
+    return np.clip((x - lo) / max(hi - lo, 1e-3), 0, 1).astype(np.float32), mask
+
+
+def drop_specks(ink: np.ndarray, mask: np.ndarray,
+                min_area: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Specks: 8-connected blobs of ``mask`` with less than SPECK of the largest one's area (or
+    less than ``min_area`` pixels) leave the mask; ink is kept only within 2 pixels of what is
+    left (faint halos go too)."""
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
     area = np.bincount(labels.ravel(), minlength=n + 1)
     area[0] = 0
-    keep = area >= SPECK * area.max()
+    keep = area >= (SPECK * area.max() if min_area is None else min_area)
     keep[0] = False
     mask = keep[labels]
-    ink *= ndimage.binary_dilation(mask, iterations=2)
+    ink = ink * ndimage.binary_dilation(mask, iterations=2)
     return ink.astype(np.float32), mask
 
 
