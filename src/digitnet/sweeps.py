@@ -173,17 +173,22 @@ def _thread_count(n: int) -> Iterator[None]:
             os.environ[ENV] = before
 
 
-def run_trial(config: dict[str, Any], data: Any, threads: int) -> tuple[dict[str, Any],
-                                                                        Network | None]:
-    """Train one configuration on ``data``'s training split with ``threads`` threads: (its
-    numbers, the network; None if no epoch completed). A trial that diverges is reported as
-    such; other errors (a bad option) are raised."""
-    t0 = time.perf_counter()
-    spec = config["model"]
-    options = training_options(spec, **{k: config.get(k) for k in RECIPE_KEYS})
+def _options(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's training options (the recipe's where it sets none), or the SpecError that
+    says what is wrong with them."""
+    options = training_options(config["model"], **{k: config.get(k) for k in RECIPE_KEYS})
     for key in ("weight_decay", "patience"):
         if config.get(key) is not None:
             options[key] = config[key]
+    if not 0 <= options["warmup"] <= options["epochs"]:
+        raise SpecError(f"sweep: warmup must be between 0 and the number of epochs "
+                        f"({options['epochs']}), got {options['warmup']:g}")
+    return options
+
+
+def _network(config: dict[str, Any], data: Any) -> Network:
+    """A trial's network, checked against the data (SpecError if it does not fit)."""
+    spec = config["model"]
     net = build_network(spec, activation=config.get("activation") or "relu",
                         init=config.get("init"), dropout=config.get("dropout"),
                         seed=config["seed"])
@@ -193,6 +198,16 @@ def run_trial(config: dict[str, Any], data: Any, threads: int) -> tuple[dict[str
                         f"classes apart; the data has {n_pixels} pixels per image and "
                         f"{n_classes} classes")
     net.meta.update(class_names=list(data.class_names), spec=spec)
+    return net
+
+
+def run_trial(config: dict[str, Any], data: Any, threads: int) -> tuple[dict[str, Any],
+                                                                        Network | None]:
+    """Train one configuration on ``data``'s training split with ``threads`` threads: (its
+    numbers, the network; None if no epoch completed). A trial that diverges is reported as
+    such; other errors (a bad option) are raised."""
+    t0 = time.perf_counter()
+    net, options = _network(config, data), _options(config)
     status = "completed"
     with _thread_count(threads):
         try:
@@ -227,6 +242,18 @@ def _better(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
     return (a["val_accuracy"], -a["val_loss"]) > (b["val_accuracy"], -b["val_loss"])
 
 
+def check_trials(configs: list[dict[str, Any]], data: Any) -> None:
+    """SpecError, before any trial is sent, when a configuration cannot train on ``data`` (a
+    spec that cannot be read or does not fit the data, options that do not go together)."""
+    built = set()
+    for c in configs:
+        _options(c)
+        build = repr([c.get(k) for k in BUILD_KEYS])
+        if build not in built:  # each network once
+            _network(c, data)
+            built.add(build)
+
+
 def needs(scheduler: str | None) -> Any:
     """joblib (and, for a ``scheduler``, dask.distributed), or the MissingExtraError that
     names the extra to install."""
@@ -244,9 +271,23 @@ def needs(scheduler: str | None) -> Any:
     return joblib
 
 
+def connect(address: str) -> Any:
+    """A ``dask.distributed.Client`` of the scheduler at ``address`` (e.g. tcp://HOST:8786),
+    or a SpecError saying it cannot be reached."""
+    needs(address)
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as e:
+        raise SpecError(f"sweep: cannot reach the Dask scheduler at {address}: {e} (start one "
+                        f"with `dask scheduler`, and workers with `dask worker {address}`)"
+                        ) from None
+
+
 def sweep(space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], data: Any, *,
           n_iter: int | None = None, members: int | None = None, seed: int = 0,
-          jobs: int | None = None, scheduler: str | None = None, threads: int | None = None,
+          jobs: int | None = None, scheduler: Any = None, threads: int | None = None,
           on_trial: Any = None, **fixed: Any) -> SweepResult:
     """Train every configuration of ``space`` on ``data`` (a Dataset with a validation split)
     in parallel and return the trials and the best model (see the module's docstring).
@@ -256,29 +297,26 @@ def sweep(space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], data
     unless it sets its own (e.g. ``epochs=5``). ``members=N``: the one configuration trained
     with seeds seed..seed+N-1; the model is then their Ensemble. ``jobs``: processes on this
     machine (default: one per CPU, at most one per trial); ``scheduler``: the address of a
-    Dask scheduler ("tcp://HOST:8786") to run the trials on its workers instead. ``threads``:
-    per trial (default CPUs // jobs here, 1 on a cluster). ``on_trial(result)`` is called as
-    each trial's numbers come back, in the order of the trials.
+    Dask scheduler ("tcp://HOST:8786"), or a ``dask.distributed.Client``, to run the trials on
+    its workers instead. ``threads``: per trial (default CPUs // jobs here, 1 on a cluster).
+    ``on_trial(result)`` is called as each trial's numbers come back, in the order of the
+    trials.
     """
     if not hasattr(data, "x_val") or not len(data.x_val):
         raise SpecError("sweep: the trials are compared on a validation split, and the data "
                         "has none: load it with val_size > 0 (e.g. --val-size 0.1)")
     configs = trial_configs(space, n_iter=n_iter, members=members, seed=seed, **fixed)
+    check_trials(configs, data)
     t0 = time.perf_counter()
     joblib = needs(scheduler)
+    client, owned = None, False
     if scheduler is not None:
-        from dask.distributed import Client
-
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as e:
-            raise SpecError(f"sweep: cannot reach the Dask scheduler at {scheduler}: {e} "
-                            f"(start one with `dask scheduler`, and workers with `dask worker "
-                            f"{scheduler}`)") from None
+        client, owned = (connect(scheduler), True) if isinstance(scheduler, str) \
+            else (scheduler, False)
+        scheduler = client.scheduler.address
         n_jobs, per_trial = -1, threads or 1
-        backend: Any = joblib.parallel_config(backend="dask", scatter=[data])
+        backend: Any = joblib.parallel_config(backend="dask", scatter=[data], client=client)
     else:
-        client = None
         n_jobs = max(1, min(jobs or cpu_count(), len(configs)))
         per_trial = threads or max(1, cpu_count() // n_jobs)
         backend = joblib.parallel_config(backend="loky")
@@ -298,7 +336,7 @@ def sweep(space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], data
                 if on_trial is not None:
                     on_trial(result)
     finally:
-        if client is not None:
+        if owned:
             client.close()
     varied = [k for k in KEYS if len({repr(t["config"].get(k)) for t in trials}) > 1]
     out = SweepResult(trials, best, best_net, scheduler=scheduler,  # type: ignore[arg-type]

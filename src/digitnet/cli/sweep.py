@@ -12,7 +12,7 @@ from ..limits import MAX_ENSEMBLE
 from ..modelfile import check_save_target, save_model
 from ..nn.activations import ACTIVATIONS
 from ..optim import OPTIMIZERS, SCHEDULES
-from ..sweeps import SweepResult, needs, sweep
+from ..sweeps import SweepResult, check_trials, connect, needs, sweep, trial_configs
 from ..version import __version__
 from . import options
 from .options import UsageError
@@ -111,13 +111,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise UsageError(f"--ensemble-members trains seeds of one configuration: give "
                              f"{many[0] if many else '--random'} one value")
     needs(args.scheduler)  # the extra it needs, said before loading the data
+    client = connect(args.scheduler) if args.scheduler else None
+    try:
+        return run_sweep(args, space, seeds, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def run_sweep(args: argparse.Namespace, space: dict[str, list[Any]], seeds: list[int],
+              client: Any) -> int:
     args.seed = seeds[0]  # the data's validation split is drawn with it
     ds = options.load_data(args, val_size=0.1)
+    if args.ensemble_members is not None:
+        space.pop("seed", None)
+    check_trials(trial_configs(space, n_iter=args.random, members=args.ensemble_members,
+                               seed=seeds[0]), ds)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     say(f"data: {ds.source or ds.name}: {len(ds.x_train):,} train, {len(ds.x_val):,} "
         f"validation, {len(ds.x_test):,} test images")
-    if args.ensemble_members is not None:
-        space.pop("seed", None)
 
     def done(t: dict[str, Any]) -> None:
         acc = "-" if t["val_accuracy"] is None else f"{t['val_accuracy']:.4f}"
@@ -126,7 +138,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"{t['worker']})")
 
     result = sweep(space, ds, n_iter=args.random, members=args.ensemble_members,
-                   seed=seeds[0], jobs=args.jobs, scheduler=args.scheduler,
+                   seed=seeds[0], jobs=args.jobs, scheduler=client,
                    threads=args.threads, on_trial=done)
     print(result.table())
     report = result.as_dict()
