@@ -18,7 +18,7 @@ RANKS = [
     ["optim", "augment", "parallel"],
     ["train", "recipes", "trace", "metrics", "onevsrest"],
     ["gradcheck", "modelcheck", "modelfile"],
-    ["doctor", "plots", "report", "read", "web", "onnx_export", "cli"],
+    ["doctor", "plots", "report", "read", "web", "onnx_export", "cli", "sklearn", "sweeps"],
 ]
 
 
