@@ -110,6 +110,29 @@ def cases():
     table += [([*sv, "--host", v], "not an address of this computer")
               for v in ["999.1.1.1", "not a host", "", "1.2.3.4.5"]]
     table += [([*sv, "--host", "192.0.2.1", "--port", "0"], "cannot listen on 192.0.2.1")]
+    sw = ["sweep", "--epochs", "1", "--jobs", "1", "--train-size", "300"]
+    table += [([*sw, opt, v], msg) for opt, v, msg in DATA + SEED]
+    table += [([*sw, "--lr", v], NUMBER) for v in ["0", "-1", "1e400", "abc", "", "nan", "0.1,0",
+                                                   "0.1,"]]
+    table += [([*sw, "--batch-size", v], COUNT) for v in ["0", "-1", "2147483648", *NOT_WHOLE]]
+    table += [([*sw, opt, v], COUNT) for opt in ("--epochs", "--random", "--jobs")
+              for v in ["0", "-1", "1,1.5", "x"]]
+    table += [([*sw, "--weight-decay", v], NUMBER) for v in ["-1", "0,-0.5", "nan"]]
+    table += [([*sw, opt, v], "in [0, 1)") for opt in ("--dropout", "--label-smoothing")
+              for v in ["1", "0.1,1.5", "-0.1"]]
+    table += [([*sw, "--warmup", v], NUMBER) for v in ["-1", "inf"]]
+    table += [([*sw, "--optimizer", "adam,rmsprop"], "'rmsprop' is not one of"),
+              ([*sw, "--activation", "relu,swish"], "'swish' is not one of"),
+              ([*sw, "--schedule", "wavy"], "'wavy' is not one of"),
+              ([*sw, "--augment", "maybe"], "must be yes or no"),
+              ([*sw, "--model", "784-abc-10"], "cannot read"), ([*sw, "--model", ""], "empty"),
+              ([*sw, "--model", "784-8-10,784-abc-10"], "cannot read"),
+              ([*sw, "--warmup", "2"], "warmup must be between 0 and the number of epochs"),
+              ([*sw, "--ensemble-members", "0"], COUNT), ([*sw, "--ensemble-members", "33"], COUNT),
+              ([*sw, "--threads", "0"], COUNT), ([*sw, "--threads", "257"], COUNT),
+              ([*sw, "--scheduler", "not an address"], "cannot reach the Dask scheduler"),
+              ([*sw, "--scheduler", "http://x"], "cannot reach the Dask scheduler"),
+              ([*sw, "--out", "."], "folder")]
     table += [(["no-such-command"], "invalid choice"), (["train", "extra"], "unrecognized")]
     return table
 

@@ -21,7 +21,8 @@ from digitnet.extras import EXTRAS, MissingExtraError, missing
 
 #: the top-level modules each extra installs (Flask brings werkzeug)
 MODULES = {"images": ["PIL", "scipy"], "plots": ["matplotlib"],
-           "web": ["flask", "werkzeug", "waitress"], "onnx": ["onnx"]}
+           "web": ["flask", "werkzeug", "waitress"], "onnx": ["onnx"],
+           "sklearn": ["sklearn"], "sweep": ["joblib"], "dask": ["dask", "distributed"]}
 ALL = [m for mods in MODULES.values() for m in mods]
 
 SITECUSTOMIZE = '''
@@ -104,6 +105,10 @@ PYTHON_USES = {
               "dn.write_report(net, np.zeros((4, 784)), np.zeros(4, int), 'report')"],
     "web": ["import digitnet.web.app"],
     "onnx": ["dn.export_onnx(net, 'model.onnx')", "import digitnet.onnx_export"],
+    "sklearn": ["import digitnet.sklearn", "from digitnet.sklearn import DigitnetClassifier"],
+    "sweep": ["dn.sweep({'model': ['784-10']}, dn.load_dataset('sample', train_size=100))"],
+    "dask": ["dn.sweep({'model': ['784-10']}, dn.load_dataset('sample', train_size=100), "
+             "scheduler='tcp://127.0.0.1:1')"],
 }
 
 
@@ -157,6 +162,9 @@ def files(tmp_path_factory, sample):
     (["serve", "model.npz", "--port", "0"], "web"),
     (["export", "model.npz", "model.onnx"], "onnx"),
     (["report", "model.npz", "--out", "report"], "plots"),
+    (["sweep", "--train-size", "100", "--model", "784-10", "--epochs", "1"], "sweep"),
+    (["sweep", "--train-size", "100", "--model", "784-10", "--scheduler", "tcp://127.0.0.1:1"],
+     "dask"),
     (["train", "--train-size", "500", "--epochs", "1", "--model", "784-16-10", "-q",
       "--report", "report", "--out", "trained.npz"], "plots"),
 ])

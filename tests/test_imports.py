@@ -18,7 +18,8 @@ RANKS = [
     ["optim", "augment", "parallel"],
     ["train", "recipes", "trace", "metrics", "onevsrest"],
     ["gradcheck", "modelcheck", "modelfile"],
-    ["judge", "doctor", "plots", "report", "read", "web", "onnx_export", "cli"],
+    ["judge", "doctor", "plots", "report", "read", "web", "onnx_export", "cli", "sklearn",
+     "sweeps"],
 ]
 
 

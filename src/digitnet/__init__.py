@@ -25,6 +25,7 @@ from .onevsrest import labels_for, one_vs_rest, one_vs_rest_spec  # noqa: E402
 from .optim import SGD, Adam, Momentum  # noqa: E402
 from .recipes import recipe_for, training_options  # noqa: E402
 from .report import write_report  # noqa: E402
+from .sweeps import SweepResult, sweep  # noqa: E402
 from .train import History, train  # noqa: E402
 from .version import __version__ as __version__  # noqa: E402
 
@@ -38,7 +39,7 @@ __all__ = [
     "Adam", "Dataset", "DigitnetError", "History", "Momentum", "SGD", "gradcheck",
     "load_dataset", "load_model", "save_model", "train", "recipe_for", "training_options",
     "one_vs_rest", "one_vs_rest_spec", "labels_for", "per_class_accuracy",
-    "Diagnosis", "Finding", "diagnose", "write_report",
+    "Diagnosis", "Finding", "diagnose", "write_report", "sweep", "SweepResult",
     "prepare_image", "prepare_file", "predict_files", "read_number", "export_onnx",
 ]
 

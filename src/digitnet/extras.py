@@ -8,6 +8,9 @@ The rest comes with an extra, ``pip install 'digitnet[NAME]'``:
     plots    matplotlib            figures (digitnet.plots, History.plot) and report / --report
     web      Flask, waitress (+ images)   the drawing page: digitnet serve
     onnx     onnx                  exporting a model to ONNX: export_onnx, digitnet export
+    sklearn  scikit-learn          digitnet.sklearn.DigitnetClassifier (GridSearchCV, Pipeline)
+    sweep    joblib                sweeps on this machine's cores: dn.sweep, digitnet sweep
+    dask     joblib, dask[distributed]   the same sweeps on a Dask cluster (--scheduler)
     all      all of the above
 
 A module that needs an extra imports its packages at its top, inside
@@ -31,6 +34,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "plots": ("drawing figures and reports", "matplotlib"),
     "web": ("the web page (digitnet serve)", "Flask, waitress, Pillow and SciPy"),
     "onnx": ("exporting to ONNX", "onnx"),
+    "sklearn": ("the scikit-learn estimator", "scikit-learn"),
+    "sweep": ("a sweep", "joblib"),
+    "dask": ("a sweep on a Dask cluster", "joblib and dask[distributed]"),
 }
 
 

@@ -25,14 +25,15 @@ from . import (
     read,
     report,
     serve,
+    sweep,
     trace,
     train,
 )
 from .options import Parser
 
 #: the subcommands, in the order `digitnet --help` lists them
-COMMANDS = (train, evaluate, predict, info, read, serve, report, ensemble, export, gradcheck,
-            doctor, trace)
+COMMANDS = (train, evaluate, predict, info, read, serve, report, ensemble, export, sweep,
+            gradcheck, doctor, trace)
 
 
 def build_parser() -> Parser:
