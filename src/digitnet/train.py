@@ -26,6 +26,8 @@ import numpy as np
 
 from .augment import Augment
 from .errors import SpecError, TrainingError
+from .nn.calibration import MIN_CALIBRATION_IMAGES
+from .nn.calibration import calibrate as fit_calibration
 from .nn.checks import label_problem
 from .nn.network import Network
 from .nn.sizes import check_batch
@@ -140,7 +142,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
           weight_decay: float = 0.0, momentum: float | None = None,
           betas: tuple[float, float] | None = None, label_smoothing: float = 0.0,
           patience: int | None = None, seed: int = 0, augment: Augment | bool | None = None,
-          threads: int | None = None, progress: bool = True) -> History:
+          threads: int | None = None, progress: bool = True, calibrate: bool = True) -> History:
     """Train ``net`` in place and return its History.
 
     ``x`` is either a Dataset (its train and validation splits are used) or an array of images
@@ -153,6 +155,10 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     ``label_smoothing``: eps of the training targets, (1 - eps) one-hot + eps / classes.
     ``threads``: how many threads to compute with; by default (or ``DIGITNET_THREADS``) chosen
     again at every epoch from the CPUs other processes leave free (see ``digitnet.threads``).
+    ``calibrate``: at the end, fit the temperature of ``predict_proba``'s softmax(Z / T) on the
+    validation split (when it has at least MIN_CALIBRATION_IMAGES images; see
+    nn/calibration.py); it is kept in ``net.meta["calibration"]`` and saved with the model.
+    A calibration from before training is dropped either way: the scores change.
     The same seed gives the same weights, bit for bit. If the loss becomes NaN or infinite, the
     weights of the last good epoch are restored and TrainingError is raised (its ``history``
     attribute holds what was done).
@@ -191,6 +197,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         raise SpecError(f"label smoothing must be in [0, 1), got {label_smoothing!r}")
     if label_smoothing and not hasattr(net.loss, "smoothing"):
         raise SpecError(f"label smoothing is for softmax outputs, not {net.loss.name}")
+    net.meta.pop("calibration", None)  # fitted to the weights before training
     rng = np.random.default_rng(seed)
     n = len(x)
     steps_per_epoch = math.ceil(n / batch_size)
@@ -292,6 +299,12 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                     break
     if best_weights is not None and hist.stop_reason == "early_stopping":
         net.set_weights(best_weights)
+    if calibrate and x_val is not None and len(x_val) >= MIN_CALIBRATION_IMAGES:
+        c = fit_calibration(net, x_val, y_val)
+        if progress:
+            Bar.write(f"calibrated: temperature {c['temperature']:.3f} fitted on "
+                      f"{c['n']:,} validation images (their loss {c['nll_before']:.4f} -> "
+                      f"{c['nll_after']:.4f})", file=sys.stderr)
     return hist
 
 

@@ -14,11 +14,24 @@ from collections.abc import Sequence
 
 from ..errors import DigitnetError
 from ..version import __version__
-from . import doctor, evaluate, gradcheck, info, predict, read, report, serve, trace, train
+from . import (
+    calibrate,
+    doctor,
+    evaluate,
+    gradcheck,
+    info,
+    predict,
+    read,
+    report,
+    serve,
+    trace,
+    train,
+)
 from .options import Parser
 
 #: the subcommands, in the order `digitnet --help` lists them
-COMMANDS = (train, evaluate, predict, info, read, serve, report, gradcheck, doctor, trace)
+COMMANDS = (train, evaluate, calibrate, predict, info, read, serve, report, gradcheck, doctor,
+            trace)
 
 
 def build_parser() -> Parser:

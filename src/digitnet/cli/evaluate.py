@@ -1,5 +1,6 @@
 """`digitnet evaluate`: a saved model's accuracy on a dataset's test split, overall and per
-class."""
+class, and how well its confidence matches its accuracy (ECE and the reliability bins, see
+``metrics.reliability``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, SpecError
-from ..metrics import per_class_accuracy
+from ..metrics import per_class_accuracy, reliability
 from ..modelfile import load_model
 from . import options
 
@@ -33,15 +34,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DataError(f"{ds.name} has no test images to evaluate on (--test-size 0?): give "
                         "at least one")
     t0 = time.perf_counter()
-    pred = net.predict(ds.x_test)
-    loss, acc = net.evaluate(ds.x_test, y)
+    Z = net.logits(ds.x_test)
+    P = net.probabilities(Z)
+    pred = P.argmax(axis=1)
+    acc = float(np.mean(pred == y))
+    loss = net.loss.value(Z / net.temperature, y)  # as net.evaluate: of the probabilities P
     per_class = {name: None if np.isnan(a) else float(a) for name, a in
                  zip(net.class_names, per_class_accuracy(y, pred, net.n_classes), strict=True)}
+    rel = reliability(P, y)
+    raw_ece = reliability(net.probabilities(Z, temperature=1.0), y)["ece"]
     result = {"accuracy": acc, "loss": loss, "n_test": len(y), "errors": int(np.sum(pred != y)),
-              "per_class_accuracy": per_class, "seconds": round(time.perf_counter() - t0, 3)}
+              "per_class_accuracy": per_class, "ece": rel["ece"], "temperature": net.temperature,
+              "ece_uncalibrated": raw_ece, "reliability_bins": rel["bins"],
+              "seconds": round(time.perf_counter() - t0, 3)}
     print(f"accuracy {acc:.4f} ({len(y) - result['errors']:,}/{len(y):,}) loss {loss:.4f}")
     print("per class: " + "  ".join(f"{k}:{v:.3f}" for k, v in per_class.items()
                                      if v is not None))
+    print(f"calibration: ECE {rel['ece']:.2%} ({rel['n_bins']} bins), temperature "
+          f"{net.temperature:.3g}" + (f" (ECE {raw_ece:.2%} without)"
+                                      if net.temperature != 1 else " (not calibrated)"))
     if args.json:
         options.emit_json(result)
     return 0

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpecError, TrainingError
+from ..metrics import reliability
 from ..modelfile import check_save_target, save_model
 from ..nn.specs import PRESETS, build_network
 from ..onevsrest import one_vs_rest, one_vs_rest_spec
@@ -161,11 +162,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"model": args.model, "dataset": ds.name, "n_train": len(ds.x_train),
                               "epochs_run": len(hist.epoch), "stop_reason": hist.stop_reason,
                               "seconds": round(seconds, 2)}
+    if "calibration" in net.meta:
+        result["calibration"] = net.meta["calibration"]
     if ds.y_test is not None and len(ds.x_test):
         test_loss, test_acc = net.evaluate(ds.x_test, ds.y_test)
-        result.update(test_accuracy=test_acc, test_loss=test_loss, n_test=len(ds.x_test))
+        test_ece = reliability(net.predict_proba(ds.x_test), ds.y_test)["ece"]
+        result.update(test_accuracy=test_acc, test_loss=test_loss, test_ece=test_ece,
+                      n_test=len(ds.x_test))
         say(f"test accuracy {test_acc:.4f} on {len(ds.x_test):,} images "
-            f"(loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
+            f"(loss {test_loss:.4f}, ECE {test_ece:.2%}); trained in {seconds:.1f}s, "
+            f"{hist.stop_reason}")
     if args.out:
         save_model(net, args.out, force=args.force, class_names=ds.class_names, metadata={
             "spec": args.model, "dataset": ds.name, "binary_target": args.binary,
