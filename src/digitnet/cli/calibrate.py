@@ -47,6 +47,10 @@ def _training_split(args: argparse.Namespace, training: dict[str, Any]) -> None:
 
     if not (args.data or args.dataset):
         args.data, args.dataset = saved("data", str), saved("dataset", str)
+        if saved("val_size", (int, float)) == 0:
+            raise SpecError("this model was trained with --val-size 0: it learned from every "
+                            "training image, so it has no validation split to calibrate on; "
+                            "use --split test (and measure on other images) or other data")
     if args.seed is None:
         args.seed = saved("seed", int) or 0
     for key in ("train_size", "test_size"):  # a CSV's test rows are not training rows

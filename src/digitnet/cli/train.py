@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import SpecError, TrainingError
 from ..metrics import reliability
 from ..modelfile import check_save_target, save_model
+from ..nn.calibration import MIN_CALIBRATION_IMAGES
 from ..nn.specs import PRESETS, build_network
 from ..onevsrest import one_vs_rest, one_vs_rest_spec
 from ..optim import SCHEDULES
@@ -164,6 +165,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                               "seconds": round(seconds, 2)}
     if "calibration" in net.meta:
         result["calibration"] = net.meta["calibration"]
+    else:
+        say(f"probabilities not calibrated: {len(ds.x_val):,} validation images, at least "
+            f"{MIN_CALIBRATION_IMAGES} needed (--val-size)")
     if ds.y_test is not None and len(ds.x_test):
         test_loss, test_acc = net.evaluate(ds.x_test, ds.y_test)
         test_ece = reliability(net.predict_proba(ds.x_test), ds.y_test)["ece"]
