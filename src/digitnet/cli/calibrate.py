@@ -22,7 +22,12 @@ from . import options
 def add_parser(sub: Any) -> None:
     c = sub.add_parser("calibrate", help="fit a saved model's confidence (temperature) on "
                        "held-out images and save it in the model file",
-                       description=__doc__.splitlines()[0] + " " + __doc__.split("\n\n")[1])
+                       description="Fit a saved model's temperature (the T of softmax(scores "
+                       "/ T)) on held-out labelled images and save it in the model file. By "
+                       "default the images are the model's own validation split, made again "
+                       "from what its file says it was trained with (the data, the seed, the "
+                       "split sizes), so no image it learned from is used; --split test fits "
+                       "on the test split instead (then measure on other images).")
     options.add_model_file(c)
     options.add_data(c)
     c.add_argument("--seed", type=options.count(0, options.MAX_SEED), default=None,

@@ -99,10 +99,9 @@ def calibrate(model: Any, X: np.ndarray, y: np.ndarray, *,
     if len(y) < MIN_CALIBRATION_IMAGES:
         raise SpecError(f"calibrating needs at least {MIN_CALIBRATION_IMAGES} held-out labelled "
                         f"images, got {len(y)}: a temperature fitted on fewer is mostly noise")
-    model.meta.pop("calibration", None)  # the scores as trained, T = 1
-    Z = model.logits(X)
+    Z = model.logits(X)  # the scores as trained: before any temperature
     y = y.astype(np.int64)
-    T = fit_temperature(Z, y)
+    T = fit_temperature(Z, y)  # a bad label fails here, keeping the model's old temperature
     record = {"temperature": T, "fitted_on": fitted_on, "n": int(len(y)),
               "nll_before": temperature_nll(Z, y, 1.0), "nll_after": temperature_nll(Z, y, T)}
     model.meta["calibration"] = record
