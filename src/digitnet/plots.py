@@ -375,7 +375,7 @@ def reliability_diagram(y_true: np.ndarray, probabilities: np.ndarray,
                label="mean confidence in the bin")
     ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="accuracy",
            title=f"Reliability: ECE {rel['ece']:.2%} on {rel['n']:,} images ({n_bins} bins)")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.95)
     ax_n.bar(centers, [b["count"] for b in bins], width=width * 0.9, color="C7")
     ax_n.set(yscale="log", xlabel="confidence (probability of the predicted class)",
              ylabel="images")
