@@ -52,14 +52,10 @@ def test_evaluate_matches_training_result(capsys, cli_model):
     assert set(result["per_class_accuracy"]) == {str(i) for i in range(10)}
 
 
-def test_predict_writes_a_kaggle_submission(capsys, cli_model, tmp_path):
+def test_predict_refuses_a_submission_from_the_labelled_sample(capsys, cli_model, tmp_path):
     sub = tmp_path / "submission.csv"
-    code, out, _ = run(capsys, "predict", str(cli_model), "--submission", str(sub))
-    assert code == 0
-    lines = sub.read_text().splitlines()
-    assert lines[0] == "ImageId,Label"
-    assert lines[1].startswith("1,") and len(lines) == 2001
-    assert "accuracy" in out
+    code, out, err = run(capsys, "predict", str(cli_model), "--submission", str(sub))
+    assert code == 1 and "unlabelled test.csv" in err and not sub.exists()
 
 
 def test_predict_on_kaggle_test_csv(capsys, cli_model, tmp_path, sample):

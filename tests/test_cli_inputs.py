@@ -59,10 +59,12 @@ def cases():
             ("--init-from", "missing.npz", "no model file"), ("--init-from", "afile", "not a"),
             ("--nope", None, "unrecognized arguments")]:
         table.append((["train", "--epochs", "1", opt, *([] if v is None else [v])], msg))
-    for command in ("evaluate", "predict", "report", "info"):
+    for command in ("evaluate", "calibrate", "predict", "report", "info"):
         model = [] if command == "info" else ["MODEL"]
         for opt, v, msg in DATA:
             table.append(([command, *model, opt, v], msg))
+    table += [(["calibrate", "MODEL", opt, v], msg)
+              for opt, v, msg in [*SEED, ("--split", "train", "invalid choice")]]
     table += [
         (["evaluate", "MODEL", "--test-size", "0"], "no test images to evaluate"),
         (["predict", "MODEL", "--test-size", "0"], "no test images to predict"),

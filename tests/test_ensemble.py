@@ -180,3 +180,28 @@ def test_the_page_answers_with_an_ensemble(members, sample):
     r = client.post("/api/predict", json={"pixels": x.reshape(28, 28).tolist()})
     assert r.status_code == 200
     assert r.get_json()["digit"] == int(dn.Ensemble(members, tta=5).predict(x[None])[0])
+
+
+def test_each_networks_temperature_is_kept_in_the_ensembles_file(members, sample, tmp_path,
+                                                                 capsys):
+    nets = [dn.load_model(dn.save_model(m, tmp_path / f"m{i}.npz"))
+            for i, m in enumerate(members[:2])]
+    dn.calibrate(nets[0], sample.x_val, sample.y_val)
+    nets[1].meta.pop("calibration", None)  # (dn.train calibrated it: now it is not)
+    ens = dn.Ensemble(nets)
+    assert "calibration" not in ens.meta  # the networks' own, not the ensemble's
+    back = dn.load_model(dn.save_model(ens, tmp_path / "e.npz"))
+    assert back.members[0].temperature == nets[0].temperature != 1
+    assert back.members[1].temperature == 1
+    np.testing.assert_allclose(back.predict_proba(sample.x_test[:100]),
+                               ens.predict_proba(sample.x_test[:100]), atol=1e-7)
+    raw = back.predict_proba(sample.x_test[:100], calibrated=False)
+    expected = np.mean([m.probabilities(m.logits(sample.x_test[:100]), temperature=1.0)
+                        for m in nets], axis=0)
+    np.testing.assert_allclose(raw, expected, atol=1e-6)
+    assert main(["evaluate", str(tmp_path / "e.npz"), "--json"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["temperature"] == [nets[0].temperature, 1.0]
+    assert result["accuracy"] == pytest.approx(back.evaluate(sample.x_test, sample.y_test)[1])
+    assert main(["calibrate", str(tmp_path / "e.npz")]) == 1
+    assert "calibrate the networks before joining" in capsys.readouterr().err

@@ -345,6 +345,20 @@ BAD_FIELDS = [
     ("meta.history.stop_reason", 3, "stop_reason"),
     ("meta.history.best_epoch", 1.5, "best_epoch"), ("meta.history.accuracy", KeyError,
                                                      "history.accuracy"),
+    ("meta.calibration", 1.5, "meta.calibration' must be a dict"),
+    ("meta.calibration", {}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": "2"}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": True}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": 0}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": -1.5}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": 1e-300}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": 1e300}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": float("nan")}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": float("inf")}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": [1.5]}, "calibration.temperature"),
+    ("meta.calibration", {"temperature": 1.5, "n": -3}, "calibration.n"),
+    ("meta.calibration", {"temperature": 1.5, "nll_after": "low"}, "calibration.nll_after"),
+    ("meta.calibration", {"temperature": 1.5, "fitted_on": 7}, "calibration.fitted_on"),
 ]
 
 
@@ -368,6 +382,9 @@ def test_each_bad_header_field_is_named(tmp_path, small_model, field, value, mes
     ("meta.history", None), ("meta.history.val_loss", []),
     ("meta.history.loss", [float("nan")] * 2),
     ("meta.anything", {"of": ["yours", 1]}),
+    ("meta.calibration", None), ("meta.calibration", {"temperature": 2}),
+    ("meta.calibration", {"temperature": 0.5, "n": 100, "fitted_on": "validation",
+                          "nll_before": 0.3, "nll_after": 0.2}),
 ])
 def test_fields_that_may_be_left_out_or_empty(tmp_path, small_model, field, value):
     members = members_of(small_model)

@@ -163,3 +163,71 @@ def test_submission_rejects_bad_labels(tmp_path, labels):
     with pytest.raises(DataError):
         write_submission(tmp_path / "sub.csv", labels)
     assert not (tmp_path / "sub.csv").exists()
+
+
+# --- end to end: train on every labelled row, submit only from test.csv -------------------------
+def kaggle_files(folder, sample, n_train=300, n_test=40):
+    """A small train.csv (labelled) and test.csv (unlabelled) made of the sample's images."""
+    def table(x):
+        return np.rint(x * 255).astype(int)
+
+    train = np.column_stack([sample.y_train[:n_train], table(sample.x_train[:n_train])])
+    np.savetxt(folder / "train.csv", train, fmt="%d", delimiter=",", header=TRAIN_HEADER,
+               comments="")
+    np.savetxt(folder / "test.csv", table(sample.x_test[:n_test]), fmt="%d", delimiter=",",
+               header=TEST_HEADER, comments="")
+    return folder / "train.csv", folder / "test.csv"
+
+
+def test_test_size_0_and_val_size_0_train_on_every_labelled_row(tmp_path, sample):
+    import digitnet as dn
+
+    train_csv, _ = kaggle_files(tmp_path, sample)
+    ds = dn.load_dataset(train_csv, test_size=0, val_size=0)
+    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (300, 0, 0)
+    assert "all of them train" in ds.source
+    np.testing.assert_array_equal(np.sort(ds.y_train), np.sort(sample.y_train[:300]))
+    default = dn.load_dataset(train_csv, val_size=0)  # 10% held out as the test split
+    assert (len(default.x_train), len(default.x_test)) == (270, 30)
+    some = dn.load_dataset(train_csv, test_size=12, val_size=0)  # the rest train, none lost
+    assert (len(some.x_train), len(some.x_test)) == (288, 12)
+    np.testing.assert_array_equal(some.x_test, default.x_test[:12])  # the same fixed rows
+    with pytest.raises(DataError, match="test_size=301 is not possible"):
+        dn.load_dataset(train_csv, test_size=301)
+
+
+def test_cli_trains_on_all_rows_then_submits_for_test_csv(tmp_path, sample, capsys):
+    import json
+
+    from digitnet.cli import main
+
+    train_csv, test_csv = kaggle_files(tmp_path, sample)
+    model = tmp_path / "m.npz"
+    assert main(["train", "--data", str(train_csv), "--test-size", "0", "--val-size", "0",
+                 "--model", "784-16-10", "--epochs", "1", "--out", str(model), "--json"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["n_train"] == 300 and "test_accuracy" not in result
+    assert "300 train, 0 validation, 0 test images" in err
+    assert "not calibrated" in err
+    sub = tmp_path / "submission.csv"
+    assert main(["predict", str(model), "--data", str(test_csv), "--submission", str(sub)]) == 0
+    assert f"submission written to {sub}: 40 rows" in capsys.readouterr().out
+    lines = sub.read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 41 and lines[-1].startswith("40,")
+
+
+@pytest.mark.parametrize("source", ["sample", "train.csv", "test.csv --test-size 10"])
+def test_submission_refuses_a_source_that_is_not_the_whole_unlabelled_test_set(
+        tmp_path, sample, capsys, model_file, source):
+    from digitnet.cli import main
+
+    kaggle_files(tmp_path, sample)
+    name, *more = source.split()
+    data = ["--dataset", "sample"] if name == "sample" else ["--data", str(tmp_path / name)]
+    sub = tmp_path / "submission.csv"
+    assert main(["predict", str(model_file), *data, *more, "--submission", str(sub)]) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith("digitnet: error:") and err.count("\n") == 1, err
+    assert ("labelled" in err) if name != "test.csv" else ("drop --test-size" in err)
+    assert not sub.exists() and out == ""

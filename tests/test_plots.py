@@ -141,6 +141,19 @@ def test_per_class_accuracy_bars(trained):
     assert np.isclose(ax.lines[0].get_ydata()[0], np.mean(trained.pred == trained.y))
 
 
+def test_reliability_diagram_bars_are_the_bins_accuracy(trained):
+    fig = plots.reliability_diagram(trained.y, trained.P)
+    ax, ax_n = fig.axes
+    rel = dn.reliability(trained.P, trained.y)
+    filled = [b for b in rel["bins"] if b["count"]]
+    np.testing.assert_allclose([p.get_height() for p in ax.patches],
+                               [b["accuracy"] for b in filled])
+    np.testing.assert_allclose(ax.collections[0].get_offsets()[:, 1],
+                               [b["confidence"] for b in filled])
+    assert [p.get_height() for p in ax_n.patches] == [b["count"] for b in rel["bins"]]
+    assert f"ECE {rel['ece']:.2%}" in ax.get_title()
+
+
 def test_first_layer_weights_of_a_dense_layer_are_28x28_templates(trained):
     fig = plots.first_layer_weights(trained.net, n=20)
     assert len(fig.axes) == 20

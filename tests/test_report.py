@@ -64,7 +64,7 @@ def test_report_is_one_self_contained_file_with_every_figure(sample, model, tmp_
     path = write_report(net, x, y, tmp_path / "out")
     assert path == tmp_path / "out" / "report.html"
     page = read(path)
-    assert len(page.images) == len(FIGURE_FILES) == 8
+    assert len(page.images) == len(FIGURE_FILES) == 9
     for img, name in zip(page.images, FIGURE_FILES, strict=True):
         prefix = "data:image/png;base64,"
         assert img["src"].startswith(prefix) and img["alt"]
@@ -74,13 +74,16 @@ def test_report_is_one_self_contained_file_with_every_figure(sample, model, tmp_
     assert not [link for link in page.links if not link.startswith("data:")]  # nothing external
     for heading in ("Model", "Training", "Results", "Training curves", "Confusion matrix",
                     "Most confident mistakes", "First-layer weights", "Activations per layer",
-                    "Doctor"):
+                    "Doctor", "Confidence and accuracy"):
         assert heading in page.headings
     html = path.read_text()
     accuracy = net.evaluate(x, y)[1]
     assert f"{accuracy:.4f}" in html
     assert "Dense(n_in=784, n_out=32" in html and f"{net.n_params:,}" in html
     assert "No findings" in html
+    ece = dn.reliability(net.predict_proba(x), y)["ece"]
+    assert f"calibration error (ECE)<b>{ece:.2%}</b>" in html
+    assert f"softmax(scores / {net.temperature:.3f})" in html  # trained with a validation split
     assert re.search(r"<td>optimizer</td><td>adam</td>", html)
     n_not = int((~judge(net, x)[0]).sum())  # how many the judge calls "not a digit"
     assert f"<div class='card'>not a digit<b>{n_not:,}</b></div>" in html
@@ -108,7 +111,7 @@ def test_cli_report(capsys, model, tmp_path):
     code = main(["report", str(model), "--test-size", "300", "--out", str(tmp_path / "r")])
     assert code == 0
     assert f"report written to {tmp_path / 'r' / 'report.html'}" in capsys.readouterr().out
-    assert len(read(tmp_path / "r" / "report.html").images) == 8
+    assert len(read(tmp_path / "r" / "report.html").images) == 9
     (tmp_path / "f").write_text("")
     assert main(["report", str(model), "--out", str(tmp_path / "f")]) == 1
     err = capsys.readouterr().err
@@ -121,4 +124,4 @@ def test_train_writes_the_report_at_the_end(capsys, tmp_path):
                  "--epochs", "2", "-q", "--report", str(tmp_path / "r")])
     assert code == 0
     page = read(tmp_path / "r" / "report.html")
-    assert "Training curves" in page.headings and len(page.images) == 8
+    assert "Training curves" in page.headings and len(page.images) == 9

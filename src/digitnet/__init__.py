@@ -12,9 +12,10 @@ from .data import Dataset, load_dataset  # noqa: E402
 from .doctor import Diagnosis, Finding, diagnose  # noqa: E402
 from .errors import DigitnetError  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
-from .metrics import per_class_accuracy  # noqa: E402
+from .metrics import per_class_accuracy, reliability  # noqa: E402
 from .modelfile import load_model, register_layer, save_model  # noqa: E402
 from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: E402
+from .nn.calibration import calibrate  # noqa: E402
 from .nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape  # noqa: E402
 from .nn.ensemble import Ensemble  # noqa: E402
 from .nn.layers import BatchNorm, Dense, Dropout, Layer  # noqa: E402
@@ -38,8 +39,8 @@ __all__ = [
     # data, training, model files
     "Adam", "Dataset", "DigitnetError", "History", "Momentum", "SGD", "gradcheck",
     "load_dataset", "load_model", "save_model", "train", "recipe_for", "training_options",
-    "one_vs_rest", "one_vs_rest_spec", "labels_for", "per_class_accuracy",
-    "Diagnosis", "Finding", "diagnose", "write_report", "sweep", "SweepResult",
+    "one_vs_rest", "one_vs_rest_spec", "labels_for", "per_class_accuracy", "calibrate",
+    "reliability", "Diagnosis", "Finding", "diagnose", "write_report", "sweep", "SweepResult",
     "prepare_image", "prepare_file", "predict_files", "read_number", "export_onnx",
 ]
 

@@ -383,7 +383,39 @@ def check_meta(meta: dict[str, Any], n_classes: Callable[[], int | None], path: 
     if history is not None:
         want("history", isinstance(history, dict), "a dict (digitnet's History.as_dict())")
         check_history(history, path)
+    calibration = meta.get("calibration")
+    if calibration is not None:
+        want("calibration", isinstance(calibration, dict), "a dict with a 'temperature'")
+        _check_calibration(calibration, path)
     return meta
+
+
+#: the temperatures a model file may hold: wider than those fitted (nn/calibration.py's
+#: TEMPERATURE_BOUNDS), narrow enough that Z / T stays finite for any float32 scores
+TEMPERATURE_RANGE = (0.01, 100.0)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _check_calibration(calibration: dict[str, Any], path: Path) -> None:
+    """What ``predict_proba`` and the report read: ``temperature`` a number in
+    TEMPERATURE_RANGE; ``n``, ``nll_before``, ``nll_after`` numbers (or absent);
+    ``fitted_on`` a string."""
+    low, high = TEMPERATURE_RANGE
+    t = calibration.get("temperature")
+    if not (_is_number(t) and low <= t <= high):
+        raise field_error(path, "'meta.calibration.temperature'",
+                          f"a number from {low:g} to {high:g}", t)
+    for key in ("n", "nll_before", "nll_after"):
+        value = calibration.get(key)
+        if value is not None and not (_is_number(value) and value >= 0):
+            raise field_error(path, f"'meta.calibration.{key}'", "a number >= 0", value)
+    fitted_on = calibration.get("fitted_on")
+    if fitted_on is not None and not isinstance(fitted_on, str):
+        raise field_error(path, "'meta.calibration.fitted_on'", "a string", fitted_on)
 
 
 def check_history(history: dict[str, Any], path: Path) -> None:

@@ -206,8 +206,9 @@ def save_model(net: Network | Ensemble, path: str | os.PathLike, *,
     meta.setdefault("preprocessing", MNIST_PREPROCESSING)
     header: dict[str, Any] = {"format": FORMAT, "version": 1, "dtype": net.dtype.name,
                               "meta": meta}
-    if isinstance(net, Ensemble):
-        header.update(version=2, ensemble=net.config())
+    if isinstance(net, Ensemble):  # with each network's own calibration (its temperature)
+        header.update(version=2, ensemble={
+            **net.config(), "calibrations": [m.meta.get("calibration") for m in members]})
     else:
         header["network"] = net.config()
     arrays = {}
@@ -258,6 +259,15 @@ def load_model(path: str | os.PathLike) -> Network | Ensemble:
                 raise archive.damaged("an ensemble's file holds a training state")
             members[0].train_state = read_train_state(  # type: ignore[attr-defined]
                 archive, header.get("train_state"), train_headers, members[0])
+    if ensemble:
+        calibrations = header["ensemble"].get("calibrations", [None] * len(members))
+        if not isinstance(calibrations, list) or len(calibrations) != len(members):
+            raise field_error(path, "'ensemble.calibrations'", "one entry (null or a dict) per "
+                              "network", calibrations)
+        for member, c in zip(members, calibrations, strict=True):
+            if c is not None:
+                member.meta["calibration"] = check_meta({"calibration": c}, lambda: None,
+                                                        path)["calibration"]
     if not ensemble:
         net: Network | Ensemble = members[0]
     else:

@@ -7,6 +7,7 @@
     confusion_matrix(y_true, y_pred)             how often class i was predicted as class j
     confident_mistakes(images, y_true, proba)    the wrong answers the network was surest of
     per_class_accuracy(y_true, y_pred)           accuracy of each class, and overall
+    reliability_diagram(y_true, proba)           accuracy against confidence, and the ECE
     first_layer_weights(net)                     28x28 templates (Dense) or filters (Conv2D)
     activation_histograms(net, images)           the values each hidden layer outputs
 
@@ -347,6 +348,37 @@ def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray,
     ax.set(ylim=(0, 1.12), xlabel="true class", ylabel="accuracy",
            title="Accuracy per class (orange: below overall)")
     ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def reliability_diagram(y_true: np.ndarray, probabilities: np.ndarray,
+                        n_bins: int = metrics.ECE_BINS) -> Figure:
+    """How often the network is right against how sure it says it is: one bar per confidence
+    bin (``metrics.reliability``: equal-width bins of the top probability) at the bin's
+    accuracy, the bin's mean confidence as a dot, the diagonal where a calibrated network's
+    bars end; below, how many images each bin holds (log scale). The title gives the expected
+    calibration error (ECE)."""
+    rel = metrics.reliability(probabilities, y_true, n_bins)
+    bins = rel["bins"]
+    centers = np.array([(b["lower"] + b["upper"]) / 2 for b in bins])
+    width = 1.0 / n_bins
+    filled = [i for i, b in enumerate(bins) if b["count"]]
+    acc = np.array([bins[i]["accuracy"] for i in filled])
+    conf = np.array([bins[i]["confidence"] for i in filled])
+    fig = new_figure(5.0, 5.2)
+    ax, ax_n = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="calibrated: accuracy = "
+            "confidence")
+    ax.bar(centers[filled], acc, width=width * 0.9, color="C0", alpha=0.8,
+           label="accuracy in the bin")
+    ax.scatter(centers[filled], conf, color=WRONG, s=14, zorder=3,
+               label="mean confidence in the bin")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="accuracy",
+           title=f"Reliability: ECE {rel['ece']:.2%} on {rel['n']:,} images ({n_bins} bins)")
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.95)
+    ax_n.bar(centers, [b["count"] for b in bins], width=width * 0.9, color="C7")
+    ax_n.set(yscale="log", xlabel="confidence (probability of the predicted class)",
+             ylabel="images")
     return fig
 
 

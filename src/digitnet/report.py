@@ -7,8 +7,9 @@ files next to it.
 Contents: the model (layers, parameter counts), its training (options, per-epoch history, loss
 and accuracy curves), its accuracy on the images given, and every figure of ``digitnet.plots``:
 predictions on a grid, one digit with its probabilities, the confusion matrix, accuracy per class,
-the most confident mistakes, the first-layer weights and the activations per layer; last, what the
-doctor finds when it inspects the network (without training it).
+the reliability diagram (confidence against accuracy, the ECE), the most confident mistakes, the
+first-layer weights and the activations per layer; last, what the doctor finds when it inspects
+the network (without training it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .doctor import diagnose
 from .errors import DigitnetError
 from .files import folder_problem
 from .judge import applies, judge
+from .metrics import reliability
 from .nn.ensemble import Ensemble
 from .nn.network import Network
 from .train import History
@@ -34,7 +36,7 @@ from .version import __version__
 
 #: the PNG files written next to report.html, in the order the report shows them
 FIGURE_FILES = ("curves.png", "predictions.png", "digit.png", "confusion.png", "per_class.png",
-                "mistakes.png", "weights.png", "activations.png")
+                "reliability.png", "mistakes.png", "weights.png", "activations.png")
 #: training options shown in the report, when the model file has them
 TRAINING_KEYS = ("model", "activation", "init", "dropout", "optimizer", "lr", "schedule", "epochs",
                  "batch_size", "weight_decay", "patience", "seed", "train_size")
@@ -107,6 +109,13 @@ def write_report(net: Network | Ensemble, x: np.ndarray, y: np.ndarray | None,
         figures["per_class.png"] = (plots.per_class_accuracy(y, pred, names),
                                     "Accuracy per class", "The share of each class's images "
                                     "predicted right; dashed: overall.")
+        figures["reliability.png"] = (
+            plots.reliability_diagram(y, P), "Confidence and accuracy",
+            "Images grouped by how sure the network is of its answer (equal-width bins of the "
+            "top probability): a bar is how many of them it got right, a dot how sure it was; on "
+            "the diagonal, its confidence means what it says. ECE = sum over bins of "
+            "(images in the bin / all images) x |accuracy - confidence|. "
+            + _calibration_text(net))
         figures["mistakes.png"] = (plots.confident_mistakes(x, y, P, names),
                                    "Most confident mistakes",
                                    "Wrong answers the network was surest of: often digits a "
@@ -191,6 +200,7 @@ def _page(net: Network | Ensemble, x: np.ndarray, y: np.ndarray | None, pred: np
         cards[:0] = [("accuracy", f"{acc:.4f}"), ("errors", f"{int(np.sum(pred != y)):,}")]
         loss = float(net.evaluate(x, y)[0])
         cards.insert(2, ("loss", f"{loss:.4f}"))
+        cards.insert(3, ("calibration error (ECE)", f"{reliability(P, y)['ece']:.2%}"))
     if applies(net):  # how many of these images the judge would call "not a digit"
         cards.append(("not a digit", f"{int(np.sum(~judge(net, x)[0])):,}"))
     if history is not None and history.seconds:
@@ -220,6 +230,7 @@ def _page(net: Network | Ensemble, x: np.ndarray, y: np.ndarray | None, pred: np
                       + (f" (best epoch {history.best_epoch})" if history.best_epoch else "")])
     if "test_accuracy" in result:
         shown.append(["test accuracy after training", _num(result["test_accuracy"])])
+    shown.append(["confidence", _calibration_text(net)])
     if shown:
         parts.append(_table(["option", "value"], shown))
     if history is None or not history.epoch:
@@ -238,7 +249,7 @@ def _page(net: Network | Ensemble, x: np.ndarray, y: np.ndarray | None, pred: np
 
     parts.append("<h2>Results</h2>")
     for name in ("predictions.png", "digit.png", "confusion.png", "per_class.png",
-                 "mistakes.png"):
+                 "reliability.png", "mistakes.png"):
         if name in figures:
             parts.append(_figure(name, figures, pngs))
     parts.append("<h2>Inside the network</h2>")
@@ -254,6 +265,16 @@ def _page(net: Network | Ensemble, x: np.ndarray, y: np.ndarray | None, pred: np
             parts.append(f"<div class='finding'><b>{_e(f.id)}</b>: {_e(f.message)}</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _calibration_text(net: Network) -> str:
+    """One sentence on the network's temperature (nn/calibration.py)."""
+    c = net.meta.get("calibration")
+    if not c:
+        return "Not calibrated: the probabilities are the softmax of the scores as trained."
+    n = f"{c['n']:,} " if isinstance(c.get("n"), int) else ""
+    return (f"Calibrated: probabilities are softmax(scores / {c['temperature']:.3f}), the "
+            f"temperature fitted on {n}{c.get('fitted_on') or 'held-out'} images.")
 
 
 def _figure(name: str, figures: dict[str, tuple[Any, str, str]], pngs: dict[str, bytes]) -> str:

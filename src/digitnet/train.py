@@ -28,6 +28,8 @@ import numpy as np
 
 from .augment import Augment
 from .errors import SpecError, TrainingError
+from .nn.calibration import MIN_CALIBRATION_IMAGES
+from .nn.calibration import calibrate as fit_calibration
 from .nn.checks import label_problem
 from .nn.network import Network
 from .nn.sizes import check_batch
@@ -191,7 +193,8 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
           betas: tuple[float, float] | None = None, label_smoothing: float = 0.0,
           patience: int | None = None, seed: int = 0, augment: Augment | bool | None = None,
           threads: int | None = None, progress: bool = True, resume: bool = False,
-          on_epoch: Callable[[Network], None] | None = None) -> History:
+          on_epoch: Callable[[Network], None] | None = None, calibrate: bool = True
+          ) -> History:
     """Train ``net`` in place and return its History.
 
     ``x`` is either a Dataset (its train and validation splits are used) or an array of images
@@ -204,6 +207,10 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     ``label_smoothing``: eps of the training targets, (1 - eps) one-hot + eps / classes.
     ``threads``: how many threads to compute with; by default (or ``DIGITNET_THREADS``) chosen
     again at every epoch from the CPUs other processes leave free (see ``digitnet.threads``).
+    ``calibrate``: at the end, fit the temperature of ``predict_proba``'s softmax(Z / T) on the
+    validation split (when it has at least MIN_CALIBRATION_IMAGES images; see
+    nn/calibration.py); it is kept in ``net.meta["calibration"]`` and saved with the model.
+    A calibration from before training is dropped either way: the scores change.
     The same seed gives the same weights, bit for bit. If the loss becomes NaN or infinite, the
     weights of the last good epoch are restored and TrainingError is raised (its ``history``
     attribute holds what was done). ``epochs`` defaults to 10.
@@ -284,6 +291,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
                    "momentum": momentum, "betas": list(betas) if betas is not None else None,
                    "label_smoothing": label_smoothing, "patience": patience, "seed": seed,
                    "augment": _augment_option(augment), "n_train": len(x)}
+    net.meta.pop("calibration", None)  # fitted to the weights before training
     rng = np.random.default_rng(seed)
     n = len(x)
     steps_per_epoch = math.ceil(n / batch_size)
@@ -430,6 +438,12 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         net.set_weights(best_weights)
         if best_state is not None:
             net.train_state = best_state  # type: ignore[attr-defined]
+    if calibrate and x_val is not None and len(x_val) >= MIN_CALIBRATION_IMAGES:
+        c = fit_calibration(net, x_val, y_val)
+        if progress:
+            Bar.write(f"calibrated: temperature {c['temperature']:.3f} fitted on "
+                      f"{c['n']:,} validation images (their loss {c['nll_before']:.4f} -> "
+                      f"{c['nll_after']:.4f})", file=sys.stderr)
     return hist
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ..errors import DigitnetError
 from ..version import __version__
 from . import (
+    calibrate,
     doctor,
     ensemble,
     evaluate,
@@ -32,8 +33,8 @@ from . import (
 from .options import Parser
 
 #: the subcommands, in the order `digitnet --help` lists them
-COMMANDS = (train, evaluate, predict, info, read, serve, report, ensemble, export, sweep,
-            gradcheck, doctor, trace)
+COMMANDS = (train, evaluate, calibrate, predict, info, read, serve, report, ensemble, export,
+            sweep, gradcheck, doctor, trace)
 
 
 def build_parser() -> Parser:

@@ -1,5 +1,6 @@
 """`digitnet evaluate`: a saved model's accuracy on a dataset's test split, overall and per
-class."""
+class, and how well its confidence matches its accuracy (ECE and the reliability bins, see
+``metrics.reliability``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, SpecError
-from ..metrics import per_class_accuracy
+from ..metrics import per_class_accuracy, reliability
 from ..modelfile import load_model
-from ..nn.ensemble import TTA_SHIFTS, with_views
+from ..nn.ensemble import TTA_SHIFTS, Ensemble, with_views
 from . import options
 
 
@@ -39,15 +40,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DataError(f"{ds.name} has no test images to evaluate on (--test-size 0?): give "
                         "at least one")
     t0 = time.perf_counter()
-    pred = net.predict(ds.x_test)
-    loss, acc = net.evaluate(ds.x_test, y)
+    if isinstance(net, Ensemble):  # the mean of its members' calibrated probabilities
+        P = net.predict_proba(ds.x_test)
+        raw = net.predict_proba(ds.x_test, calibrated=False)
+        loss = float(-np.mean(np.log(np.maximum(P[np.arange(len(y)), y], 1e-12))))
+        temperature: float | list[float] = [m.temperature for m in net.members]
+        calibrated = any(t != 1 for t in temperature)
+    else:
+        Z = net.logits(ds.x_test)
+        P, raw = net.probabilities(Z), net.probabilities(Z, temperature=1.0)
+        loss = net.loss.value(Z / net.temperature, y)  # as net.evaluate: of the probabilities
+        temperature = net.temperature
+        calibrated = temperature != 1
+    pred = P.argmax(axis=1)
+    acc = float(np.mean(pred == y))
     per_class = {name: None if np.isnan(a) else float(a) for name, a in
                  zip(net.class_names, per_class_accuracy(y, pred, net.n_classes), strict=True)}
+    rel = reliability(P, y)
+    raw_ece = reliability(raw, y)["ece"]
     result = {"accuracy": acc, "loss": loss, "n_test": len(y), "errors": int(np.sum(pred != y)),
-              "per_class_accuracy": per_class, "seconds": round(time.perf_counter() - t0, 3)}
+              "per_class_accuracy": per_class, "ece": rel["ece"], "temperature": temperature,
+              "ece_uncalibrated": raw_ece, "reliability_bins": rel["bins"],
+              "seconds": round(time.perf_counter() - t0, 3)}
     print(f"accuracy {acc:.4f} ({len(y) - result['errors']:,}/{len(y):,}) loss {loss:.4f}")
     print("per class: " + "  ".join(f"{k}:{v:.3f}" for k, v in per_class.items()
                                      if v is not None))
+    temps = ", ".join(f"{t:.3g}" for t in np.atleast_1d(temperature))
+    plural = "s" if isinstance(temperature, list) else ""
+    print(f"calibration: ECE {rel['ece']:.2%} ({rel['n_bins']} bins), temperature{plural} "
+          f"{temps}" + (f" (ECE {raw_ece:.2%} without)" if calibrated else " (not calibrated)"))
     if args.json:
         options.emit_json(result)
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import write_submission
+from ..data import Dataset, write_submission
 from ..errors import DataError, SpecError
 from ..judge import applies, judge
 from ..modelfile import load_model
@@ -39,12 +39,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _predict_images(net, args)
     if args.show:
         raise SpecError("--show works with image files: digitnet predict MODEL IMAGE... --show DIR")
+    if args.submission:
+        options.check_file_target(args.submission, "--submission")
+        if args.test_size is not None:
+            raise SpecError("--submission writes one row per image of test.csv: drop "
+                            "--test-size")
     ds, y = options.test_data(args, net)
     if not len(ds.x_test):
         raise DataError(f"{ds.name} has no test images to predict (--test-size 0?): give at "
                         "least one")
     if args.submission:
-        options.check_file_target(args.submission, "--submission")
+        check_submission_source(ds)
     pred = net.predict(ds.x_test)
     names = net.class_names
     counts = np.bincount(pred, minlength=net.n_classes)
@@ -59,11 +64,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
               f"(digitnet.judge)")
     if args.submission:
         write_submission(args.submission, pred)
-        print(f"submission written to {args.submission} ({len(pred):,} rows)")
+        print(f"submission written to {args.submission}: {len(pred):,} rows, one per image of "
+              f"{ds.name}")
     if args.json:
         options.emit_json({"predictions": pred.tolist(), "is_digit": is_digit.tolist(),
                            "n": len(pred)})
     return 0
+
+
+def check_submission_source(ds: Dataset) -> None:
+    """SpecError unless ``ds``'s test images are an unlabelled test set (Kaggle's test.csv): a
+    submission made from labelled images (the sample, MNIST, rows held out of train.csv) has
+    the wrong rows, and Kaggle would score it as nonsense."""
+    if ds.y_test is not None:
+        raise SpecError(
+            f"--submission needs Kaggle's unlabelled test.csv (--data test.csv), but the test "
+            f"images of {ds.name} are labelled ({len(ds.x_test):,} of them): nothing written")
 
 
 def _predict_images(net: Network, args: argparse.Namespace) -> int:

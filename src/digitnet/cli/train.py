@@ -12,7 +12,9 @@ import numpy as np
 
 from ..errors import SpecError, TrainingError
 from ..limits import MAX_ENSEMBLE
+from ..metrics import reliability
 from ..modelfile import check_save_target, load_model, save_model
+from ..nn.calibration import MIN_CALIBRATION_IMAGES
 from ..nn.ensemble import TTA_SHIFTS, Ensemble
 from ..nn.network import Network
 from ..nn.specs import PRESETS, build_network
@@ -280,16 +282,24 @@ def cmd_train(args: argparse.Namespace) -> int:
                               "seconds": round(seconds, 2)}
     if isinstance(model, Ensemble):
         result.update(ensemble=len(nets), tta=args.tta, members=members)
+    calibrations = [n.meta.get("calibration") for n in nets]
+    if all(calibrations):
+        result["calibration"] = calibrations[0] if len(nets) == 1 else calibrations
+    else:
+        say(f"probabilities not calibrated: {len(ds.x_val):,} validation images, at least "
+            f"{MIN_CALIBRATION_IMAGES} needed (--val-size)")
     if ds.y_test is not None and len(ds.x_test):
         t0 = time.perf_counter()
         test_loss, test_acc = model.evaluate(ds.x_test, ds.y_test)
-        result.update(test_accuracy=test_acc, test_loss=test_loss, n_test=len(ds.x_test),
-                      test_seconds=round(time.perf_counter() - t0, 2))
+        test_ece = reliability(model.predict_proba(ds.x_test), ds.y_test)["ece"]
+        result.update(test_accuracy=test_acc, test_loss=test_loss, test_ece=test_ece,
+                      n_test=len(ds.x_test), test_seconds=round(time.perf_counter() - t0, 2))
         what = (f"ensemble of {len(nets)}" if len(nets) > 1 else "") \
             + (f"{', ' if len(nets) > 1 else ''}{args.tta} views" if args.tta > 1 else "")
         say(f"test accuracy {test_acc:.4f} on {len(ds.x_test):,} images"
             + (f" ({what})" if what else "")
-            + f" (loss {test_loss:.4f}); trained in {seconds:.1f}s, {hist.stop_reason}")
+            + f" (loss {test_loss:.4f}, ECE {test_ece:.2%}); trained in {seconds:.1f}s, "
+            f"{hist.stop_reason}")
     if args.out:
         save_run(model, args, ds, hist.as_dict(), result)
         result["out"] = str(args.out)

@@ -110,8 +110,13 @@ def load_dataset(
     keep the first ``train_size`` of them and the first ``test_size`` test images; carve the
     validation split from the training data (``val_size``: a count, or a fraction of the
     training data; 0 for none).
+
+    A labelled Kaggle CSV (train.csv) has no test split of its own: ``test_size`` of its rows
+    are held out as one (default: CSV_TEST_FRACTION of them, chosen with the fixed seed
+    CSV_TEST_SEED) and every other row trains, so ``test_size=0, val_size=0`` trains on every
+    labelled row.
     """
-    name, x_train, y_train, x_test, y_test, description = _read_source(source)
+    name, x_train, y_train, x_test, y_test, description = _read_source(source, test_size)
     class_names = FASHION_CLASSES if name == "fashion-mnist" else DIGITS
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x_train))
@@ -133,8 +138,9 @@ def load_dataset(
     )
 
 
-def _read_source(source: str | os.PathLike) -> tuple:
-    """(name, x_train, y_train, x_test, y_test or None, description), images as uint8."""
+def _read_source(source: str | os.PathLike, test_size: int | None = None) -> tuple:
+    """(name, x_train, y_train, x_test, y_test or None, description), images as uint8;
+    ``test_size``: the rows of a labelled CSV held out as its test split (``_read_csv``)."""
     if isinstance(source, str) and source.lower() in DATASET_NAMES:
         name = source.lower()
         if name == "sample":
@@ -149,7 +155,7 @@ def _read_source(source: str | os.PathLike) -> tuple:
             return (str(source), *_read_idx_folder(path), f"IDX files in {path}")
         path = path / "train.csv"
     if path.is_file() and path.suffix.lower() == ".csv":
-        return (str(source), *_read_csv(path))
+        return (str(source), *_read_csv(path, test_size))
     if path.exists():
         raise DataError(
             f"{path} is not a Kaggle CSV file (.csv) or a folder; pass train.csv, test.csv, or a "
@@ -194,20 +200,25 @@ def _find_idx_files(folder: Path, missing_ok: bool = False) -> dict[str, Path] |
     )
 
 
-def _read_csv(path: Path) -> tuple:
-    """A Kaggle CSV as (x_train, y_train, x_test, y_test, description)."""
+def _read_csv(path: Path, test_size: int | None = None) -> tuple:
+    """A Kaggle CSV as (x_train, y_train, x_test, y_test, description). An unlabelled one
+    (test.csv) is all test images, in the file's order. A labelled one (train.csv): its first
+    ``test_size`` rows in a fixed shuffled order (seed CSV_TEST_SEED, the same whatever seed a
+    run uses; default CSV_TEST_FRACTION of the rows) are the test split, all others train."""
     x, y = read_kaggle_csv(path)
     if y is None:
         empty = np.zeros((0, 784), np.uint8)
         text = f"Kaggle CSV {path}: {len(x):,} unlabelled test images, no training data"
         return empty, np.zeros(0, np.int64), x, None, text
     order = np.random.default_rng(CSV_TEST_SEED).permutation(len(x))
-    n_test = round(CSV_TEST_FRACTION * len(x))
+    if test_size is None:
+        n_test, share = round(CSV_TEST_FRACTION * len(x)), f"{CSV_TEST_FRACTION:.0%}, "
+    else:
+        n_test, share = _check_size("test_size", test_size, len(x)), ""
     test, train = order[:n_test], order[n_test:]
-    text = (
-        f"Kaggle CSV {path}: {len(x):,} labelled images; the test split is {n_test:,} of them "
-        f"({CSV_TEST_FRACTION:.0%}, held out with fixed seed {CSV_TEST_SEED}), the rest train"
-    )
+    held = (f"the test split is {n_test:,} of them ({share}held out with fixed seed "
+            f"{CSV_TEST_SEED}), the rest train" if n_test else "all of them train (no test split)")
+    text = f"Kaggle CSV {path}: {len(x):,} labelled images; {held}"
     return x[train], y[train], x[test], y[test], text
 
 

@@ -87,7 +87,8 @@ class Ensemble:
                             f"{first.n_inputs} values per image: use tta=1")
         self.members = members
         self.tta = tta
-        self.meta: dict[str, Any] = dict(first.meta)
+        # its members keep their own calibrations (temperatures): not the ensemble's to show
+        self.meta: dict[str, Any] = {k: v for k, v in first.meta.items() if k != "calibration"}
 
     # --- what it is -----------------------------------------------------------------------
     @property
@@ -129,8 +130,11 @@ class Ensemble:
     def check_input(self, X: np.ndarray) -> np.ndarray:
         return self.members[0].check_input(X)
 
-    def predict_proba(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
-        """Mean class probabilities of the members over the views, (N, n_classes)."""
+    def predict_proba(self, X: np.ndarray, batch_size: int = 500, *,
+                      calibrated: bool = True) -> np.ndarray:
+        """Mean class probabilities of the members over the views, (N, n_classes): each
+        member's calibrated ones (softmax(Z / T) with its own temperature), or with
+        ``calibrated=False`` its raw ones (T = 1)."""
         X = self.check_input(X)
         shifts = TTA_SHIFTS[self.tta]
         out = np.zeros((len(X), self.n_classes), np.float64)
@@ -139,7 +143,9 @@ class Ensemble:
             for dy, dx in shifts:
                 view = chunk if (dy, dx) == (0, 0) else shift_images(chunk, dy, dx)
                 for m in self.members:
-                    out[i:i + len(chunk)] += m.predict_proba(view, batch_size)
+                    out[i:i + len(chunk)] += (
+                        m.predict_proba(view, batch_size) if calibrated else
+                        m.probabilities(m.logits(view, batch_size), temperature=1.0))
         out /= len(self.members) * len(shifts)
         return out.astype(self.dtype, copy=False)
 

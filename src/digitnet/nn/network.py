@@ -285,10 +285,32 @@ class Network:
             return 128
         return int(np.clip(FORWARD_VALUES // max(per_image, 1), 32, 512))
 
-    def predict_proba(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
-        """Class probabilities, (N, n_classes); each row sums to 1."""
+    @property
+    def temperature(self) -> float:
+        """T of ``predict_proba``'s softmax(Z / T): ``meta["calibration"]["temperature"]``, set
+        by ``calibrate`` (``train`` fits it on the validation split; see nn/calibration.py);
+        1.0 for a network never calibrated."""
+        record = self.meta.get("calibration")
+        return float(record["temperature"]) if record else 1.0
+
+    def logits(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """The scores Z before softmax/sigmoid (and before any temperature), (N, n_outputs)."""
         X = self.check_input(X)
-        out = [self.loss.probabilities(Z) for Z in self._scores(X, batch_size)]
+        out = self._scores(X, batch_size)
+        return np.concatenate(out) if out else np.zeros((0, self.n_outputs), self.dtype)
+
+    def probabilities(self, Z: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        """Scores Z (N, n_outputs) -> class probabilities (N, n_classes) at ``temperature``
+        (default: the network's own, ``self.temperature``): softmax(Z / T), or for a sigmoid
+        network [1 - sigmoid(z / T), sigmoid(z / T)]. T > 0 keeps each row's argmax."""
+        T = self.temperature if temperature is None else temperature
+        return self.loss.probabilities(Z / np.asarray(T, Z.dtype) if T != 1 else Z)
+
+    def predict_proba(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Class probabilities, (N, n_classes); each row sums to 1. Calibrated: softmax(Z / T)
+        with the network's ``temperature`` (1 unless it was calibrated)."""
+        X = self.check_input(X)
+        out = [self.probabilities(Z) for Z in self._scores(X, batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.n_classes), self.dtype)
 
     def predict(self, X: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -296,17 +318,19 @@ class Network:
         return self.predict_proba(X, batch_size).argmax(axis=1)
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 500) -> tuple[float, float]:
-        """(mean loss, accuracy) on a labelled set, without touching the gradients."""
+        """(mean loss, accuracy) on a labelled set, without touching the gradients. The loss is
+        that of the probabilities ``predict_proba`` gives: of Z / T for a calibrated network."""
         X = self.check_input(X)
         problem = label_problem(X, y, self.n_classes, self.n_inputs)
         if problem:
             raise SpecError(problem)
         y = np.asarray(y).astype(np.int64, copy=False)
         total, correct, i = 0.0, 0, 0
+        T = self.temperature
         for Z in self._scores(X, batch_size):
             yb = y[i:i + len(Z)]
             i += len(Z)
-            total += self.loss.value(Z, yb) * len(yb)
+            total += self.loss.value(Z / np.asarray(T, Z.dtype) if T != 1 else Z, yb) * len(yb)
             correct += int(np.sum(self.loss.labels(Z) == yb))
         n = max(len(X), 1)
         return total / n, correct / n
