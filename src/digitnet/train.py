@@ -320,7 +320,7 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
             options=run_options, epochs_done=done, step=step,
             rng=rng.bit_generator.state, optimizer=info, optimizer_arrays=arrays,
             layer_rngs={i: layer.rng.bit_generator.state for i, layer in with_rngs.items()},
-            history=copy.deepcopy(hist.as_dict()),
+            history=hist.as_dict(),  # (asdict copies the lists)
             best_loss=None if math.isinf(best_loss) else float(best_loss), position=position,
             perm=None if perm is None else perm.copy())
 
