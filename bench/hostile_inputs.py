@@ -39,11 +39,13 @@ MiB = 2**20
 
 
 # --- making the inputs -----------------------------------------------------------------------
-def gzip_zeros(head: bytes, n_zeros: int) -> bytes:
-    """A gzip file of ``head`` and ``n_zeros`` zero bytes, made without holding them (16 MiB of
-    zeros compressed once and repeated: each piece ends with a full flush)."""
+def gzip_bomb(head: bytes, n_zeros: int, level: int = 9) -> bytes:
+    """A valid gzip file of ``head`` then ``n_zeros`` zero bytes, made without holding them:
+    16 MiB of zeros compressed once, then repeated (each piece ends with a full flush, which
+    resets the compressor, so the pieces are the same bytes). tests/test_hostile_data.py uses
+    it too."""
     chunk = 1 << 24
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
     first = c.compress(head) + c.flush(zlib.Z_FULL_FLUSH)
     piece = c.compress(bytes(chunk)) + c.flush(zlib.Z_FULL_FLUSH)
     n, rest = divmod(n_zeros, chunk)
@@ -124,8 +126,8 @@ def make_cases(d: Path) -> list[tuple[str, str, list[str]]]:
         (folder / "train-images-idx3-ubyte.gz").write_bytes(data)
         cases.append(("idx", name, ["info", "--data", str(folder)]))
 
-    idx_case("gzip-bomb-2.5GiB", gzip_zeros(idx_head((10 * 2**20, 16, 16)), 10 * 2**28))
-    idx_case("gzip-1GiB-in-1MB", gzip_zeros(idx_head((2**30 // 784, 28, 28)), 2**30))
+    idx_case("gzip-bomb-2.5GiB", gzip_bomb(idx_head((10 * 2**20, 16, 16)), 10 * 2**28))
+    idx_case("gzip-1GiB-in-1MB", gzip_bomb(idx_head((2**30 // 784, 28, 28)), 2**30))
     idx_case("header-declares-60MB-has-40B",
              gzip.compress(idx_head((60_000, 28, 28)) + bytes(40)))
     idx_case("dims-all-ff", gzip.compress(idx_head((2**32 - 1, 2**32 - 1, 2**32 - 1))))
