@@ -49,11 +49,15 @@ def test_the_banded_way_is_chosen_where_it_was_measured_faster():
     assert Conv2D(1, 6, kernel=3, band=True)._banded(30)
 
 
-def test_conv_matches_a_direct_loop():
+@pytest.mark.parametrize("bias_column_max", [0, 32], ids=["bias added", "bias column"])
+def test_conv_matches_a_direct_loop(bias_column_max, monkeypatch):
+    monkeypatch.setattr("digitnet.nn.conv.BIAS_COLUMN_MAX", bias_column_max)
     rng = np.random.default_rng(1)
     X = rng.standard_normal((2, 5, 6, 3))
-    conv = Conv2D(3, 4, kernel=3, stride=2, padding=1)
+    conv = Conv2D(3, 4, kernel=3, stride=2, padding=1)  # k*k*C = 27
+    assert conv._bias_column() == (bias_column_max == 32)
     conv.astype(np.float64)
+    conv.params["b"][:] = rng.standard_normal(4)
     W, b = conv.params["W"], conv.params["b"]
     Xp = np.pad(X, ((0, 0), (1, 1), (1, 1), (0, 0)))
     Z = conv.forward(X)
@@ -61,6 +65,29 @@ def test_conv_matches_a_direct_loop():
     for n, y, x, o in np.ndindex(*Z.shape):  # the definition, one output at a time
         window = Xp[n, 2 * y:2 * y + 3, 2 * x:2 * x + 3, :]
         assert np.isclose(Z[n, y, x, o], np.sum(window * W[:, :, :, o]) + b[o])
+
+
+def test_the_bias_column_gives_the_same_numbers_forward_and_backward(monkeypatch):
+    """A first layer's bias rides in the matmul ([cols 1] @ [W; b]); the same layer with the
+    bias added after the matmul gives the same Z, dW, db and dX, training or not."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((3, 9, 8, 1)).astype(np.float32)
+    dZ = rng.standard_normal((3, 9, 8, 5)).astype(np.float32)
+    out = {}
+    for limit in (32, 0):
+        monkeypatch.setattr("digitnet.nn.conv.BIAS_COLUMN_MAX", limit)
+        conv = Conv2D(1, 5, kernel=3, seed=3)
+        conv.params["b"][:] = rng.standard_normal(5) if limit else out[32][-1]
+        conv.needs_input_grad = True
+        Z_eval = conv.forward(X)
+        Z = conv.forward(X, training=True)
+        assert conv.cols.shape[1] == 9 + (limit > 0)
+        dX = conv.backward(dZ)
+        out[limit] = (Z_eval, Z, conv.grads["W"].copy(), conv.grads["b"].copy(), dX,
+                      conv.params["b"].copy())
+    for a, b in zip(out[32][:5], out[0][:5], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(out[32][0], out[32][1])  # evaluation == training forward
 
 
 def test_maxpool_picks_the_block_maximum():
@@ -79,6 +106,10 @@ def test_batchnorm_normalizes_in_training_and_uses_running_stats_at_evaluation()
         bn.forward(X, training=True)
     np.testing.assert_allclose(bn.state["running_mean"], X.mean(axis=0), rtol=1e-3)
     np.testing.assert_allclose(bn.forward(X).std(axis=0), 1, atol=1e-2)
+    bn.params["gamma"][:], bn.params["beta"][:] = [2, 0.5, -1], [1, 0, 3]
+    rm, rv = bn.state["running_mean"], bn.state["running_var"]
+    np.testing.assert_allclose(bn.forward(X), (X - rm) / np.sqrt(rv + bn.eps) * bn.params["gamma"]
+                               + bn.params["beta"], rtol=1e-5, atol=1e-5)
 
 
 def test_conv_network_gradcheck_and_model_file_round_trip(tmp_path):

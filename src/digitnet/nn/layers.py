@@ -190,8 +190,12 @@ class BatchNorm(Layer):
             self.state["running_mean"] += (1 - m) * mu
             self.state["running_var"] *= m
             self.state["running_var"] += (1 - m) * var
-        else:
-            Xc, var = X2 - self.state["running_mean"], self.state["running_var"]
+        else:  # A = X * scale + shift: the same sums in two passes over X instead of four
+            scale = (self.params["gamma"] / np.sqrt(self.state["running_var"] + self.eps))
+            shift = self.params["beta"] - self.state["running_mean"] * scale
+            A = X2 * scale.astype(X.dtype)
+            A += shift.astype(X.dtype)
+            return A.reshape(X.shape)
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(X.dtype)
         Xc *= inv_std  # now Xhat, (m, n)
         if training:
