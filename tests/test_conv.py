@@ -90,6 +90,23 @@ def test_the_bias_column_gives_the_same_numbers_forward_and_backward(monkeypatch
     np.testing.assert_array_equal(out[32][0], out[32][1])  # evaluation == training forward
 
 
+def test_maxpool_gives_a_tied_maximum_the_gradient_once():
+    """Over a blank background a conv layer outputs its bias b everywhere, so every 2x2 block
+    ties: the bias's true derivative counts each pooled value once, not four times."""
+    X = np.zeros((2, 6, 6, 1))
+    X[0, 1, 4, 0] = 1.0                                     # one inked pixel
+    conv = Conv2D(1, 3, kernel=3, seed=0)
+    conv.astype(np.float64)
+    conv.params["b"][:] = [0.5, -0.2, 0.1]
+    net = dn.Network([Reshape(6, 6, 1), conv, MaxPool2D(2), Flatten(), dn.Dense(27, 4)], seed=0)
+    assert dn.gradcheck(net, X.reshape(2, 36), eps=1e-6).ok
+    pool = MaxPool2D(2)
+    pool.forward(np.zeros((1, 4, 4, 1)), training=True)
+    dX = pool.backward(np.ones((1, 2, 2, 1)))
+    np.testing.assert_array_equal(dX[0, :, :, 0], [[1, 0, 1, 0], [0, 0, 0, 0],
+                                                   [1, 0, 1, 0], [0, 0, 0, 0]])
+
+
 def test_maxpool_picks_the_block_maximum():
     X = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
     A = MaxPool2D(2).forward(X)

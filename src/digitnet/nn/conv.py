@@ -286,14 +286,51 @@ class Conv2D(Layer):
                 "stride": self.stride, "padding": self.padding, "init": self.init}
 
 
+def _max_of(views: list[np.ndarray]) -> np.ndarray:
+    """The elementwise maximum of equally shaped arrays (a new array)."""
+    if len(views) == 1:
+        return views[0].copy()
+    out = np.maximum(views[0], views[1])
+    for v in views[2:]:
+        np.maximum(out, v, out=out)
+    return out
+
+
+def _first_max(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The elementwise maximum of the views, and which view holds it first: (max, index), the
+    index the smallest i with views[i] == max (bool for two views: True where only the second
+    does; uint8 otherwise)."""
+    top = _max_of(views)
+    if len(views) == 2:
+        return top, views[1] > views[0]
+    index = np.zeros(top.shape, np.uint8)
+    for i in range(len(views) - 1, -1, -1):  # downwards: the smallest i is written last
+        index[views[i] == top] = i
+    return top, index
+
+
+def _route(d: np.ndarray, index: np.ndarray, outs: list[np.ndarray]) -> None:
+    """outs[i] = d where index == i, else 0 (index as ``_first_max`` gives it). For two outputs
+    the second is d * index and the first d minus that: exact, and no temporary arrays."""
+    if len(outs) == 2:
+        np.multiply(d, index, out=outs[1])
+        np.subtract(d, outs[1], out=outs[0])
+        return
+    for i, out in enumerate(outs):
+        np.multiply(d, index == i, out=out)
+
+
 class MaxPool2D(Layer):
     """Max over non-overlapping size x size blocks (rows/columns that don't fill a block are
     dropped, as in PyTorch).
 
     Forward:   A[n, y, x, c] = max_{i, j < size} X[n, y*size + i, x*size + j, c]
                X:(N, H, W, C) -> A:(N, H//size, W//size, C)
-    Backward:  dX = dA at the position of each block's maximum, 0 elsewhere (exact ties, which
-               have probability 0 for real-valued inputs, all receive it)
+    Backward:  dX = dA at the position of each block's maximum, 0 elsewhere. Where several
+               values of a block tie for the maximum, only the first (row by row, as PyTorch)
+               receives it: ties are common on digits, whose blank background makes a conv
+               layer output its bias b over whole blocks, and giving dA to all k*k of them
+               would count db k*k times there.
     """
 
     def __init__(self, size: int = 2) -> None:
@@ -308,28 +345,40 @@ class MaxPool2D(Layer):
         Ho, Wo = H // k, W // k
         if Ho < 1 or Wo < 1:
             raise SpecError(f"MaxPool2D({k}) needs images of at least {k}x{k}, got {H}x{W}")
+        if training:
+            return self._forward_keeping_argmax(X, Ho, Wo)
         # the max over the k rows of each block first (whole image rows, contiguous: it halves
         # the data at memory speed), then over the k columns: pairwise maxima of strided views,
         # ~3x faster here than Xb.max(axis=(2, 4)) (short inner loops of C values) and 15-40%
         # faster than the k*k views of the whole block at once
         Xr = X[:, :Ho * k].reshape(N, Ho, k, W * C)
-        R = Xr[:, :, 0].copy() if k == 1 else np.maximum(Xr[:, :, 0], Xr[:, :, 1])
-        for i in range(2, k):
-            np.maximum(R, Xr[:, :, i], out=R)
+        R = _max_of([Xr[:, :, i] for i in range(k)])
         Rc = R.reshape(N, Ho, W, C)[:, :, :Wo * k].reshape(N, Ho, Wo, k, C)
-        A = Rc[:, :, :, 0].copy() if k == 1 else np.maximum(Rc[:, :, :, 0], Rc[:, :, :, 1])
-        for j in range(2, k):
-            np.maximum(A, Rc[:, :, :, j], out=A)
-        if training:
-            Xb = X[:, :Ho * k, :Wo * k, :].reshape(N, Ho, k, Wo, k, C)
-            self.mask, self.x_shape = Xb == A[:, :, None, :, None, :], X.shape
+        return _max_of([Rc[:, :, :, j] for j in range(k)])
+
+    def _forward_keeping_argmax(self, X: np.ndarray, Ho: int, Wo: int) -> np.ndarray:
+        """Training: the same maxima, and where each block's first maximum is (row by row):
+        over the k columns within each row of a block first (``self.col``: which column holds
+        that row's first maximum), then over the k rows (``self.row``: the first row whose
+        maximum is the block's). That row's column is the block's first maximum."""
+        N, H, W, C = X.shape
+        k = self.size
+        Xc = X[:, :Ho * k, :Wo * k].reshape(N, Ho * k, Wo, k, C)
+        P, self.col = _first_max([Xc[:, :, :, j] for j in range(k)])   # (N, Ho*k, Wo, C)
+        Pr = P.reshape(N, Ho, k, Wo, C)
+        A, self.row = _first_max([Pr[:, :, i] for i in range(k)])      # (N, Ho, Wo, C)
+        self.x_shape = X.shape
         return A
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         N, H, W, C = self.x_shape
         k = self.size
         Ho, Wo = dA.shape[1], dA.shape[2]
-        dXb = self.mask * dA[:, :, None, :, None, :]
+        dP = np.empty((N, Ho, k, Wo, C), dA.dtype)   # dA to the block's first maximum's row
+        _route(dA, self.row, [dP[:, :, i] for i in range(k)])
+        dP = dP.reshape(N, Ho * k, Wo, C)
+        dXb = np.empty((N, Ho * k, Wo, k, C), dA.dtype)  # ... and within it to its column
+        _route(dP, self.col, [dXb[:, :, :, j] for j in range(k)])
         dX = dXb.reshape(N, Ho * k, Wo * k, C)
         if Ho * k != H or Wo * k != W:
             full = np.zeros(self.x_shape, dA.dtype)

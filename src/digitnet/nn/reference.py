@@ -185,8 +185,11 @@ def pool_forward(A_prev: np.ndarray, f: int = 2, stride: int | None = None) -> n
 
 def pool_backward(dA: np.ndarray, A_prev: np.ndarray, f: int = 2,
                   stride: int | None = None) -> np.ndarray:
-    """Each window's gradient dA[i, h, w, c] goes to the position of its maximum (mask = window
-    == max(window)); every other position gets 0. dA_prev has A_prev's shape."""
+    """Each window's gradient dA[i, h, w, c] goes to the position of its maximum; every other
+    position gets 0. dA_prev has A_prev's shape. Where values tie for the maximum, only the
+    first (row by row: np.argmax) gets it. The common mask = (window == max(window)) gives it
+    to every tied position, and ties are everywhere on a digit's blank background (a conv
+    layer outputs its bias over whole windows): there that counts db up to f*f times."""
     stride = stride or f
     m, n_H, n_W, n_C = dA.shape
     dA_prev = np.zeros(A_prev.shape)
@@ -196,8 +199,8 @@ def pool_backward(dA: np.ndarray, A_prev: np.ndarray, f: int = 2,
                 for c in range(n_C):
                     vert, horiz = h * stride, w * stride
                     window = A_prev[i, vert:vert + f, horiz:horiz + f, c]
-                    mask = window == np.max(window)
-                    dA_prev[i, vert:vert + f, horiz:horiz + f, c] += mask * dA[i, h, w, c]
+                    y, x = np.unravel_index(np.argmax(window), window.shape)  # the first max
+                    dA_prev[i, vert + y, horiz + x, c] += dA[i, h, w, c]
     return dA_prev
 
 
