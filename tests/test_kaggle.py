@@ -231,3 +231,45 @@ def test_submission_refuses_a_source_that_is_not_the_whole_unlabelled_test_set(
     assert err.startswith("digitnet: error:") and err.count("\n") == 1, err
     assert ("labelled" in err) if name != "test.csv" else ("drop --test-size" in err)
     assert not sub.exists() and out == ""
+
+
+def test_measuring_on_a_csv_uses_only_rows_the_model_did_not_learn_from(tmp_path, sample,
+                                                                          capsys):
+    """A labelled CSV's test rows are carved from the same file: evaluate, report and
+    calibrate --split test take the rows the model's training held out, and refuse to count
+    rows it learned from (trained with --test-size 0, or a larger --test-size)."""
+    import json
+
+    from digitnet.cli import main
+
+    train_csv, _ = kaggle_files(tmp_path, sample)
+    models = {}
+    for held in ("0", "12", None):
+        models[held] = tmp_path / f"m{held}.npz"
+        more = ["--test-size", held] if held is not None else []
+        assert main(["train", "--data", str(train_csv), *more, "--val-size", "0", "--model",
+                     "784-8-10", "--epochs", "1", "-q", "--out", str(models[held])]) == 0
+    capsys.readouterr()
+
+    def run(*argv):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    data = ["--data", str(train_csv)]
+    for cmd in (["evaluate"], ["report", "--out", str(tmp_path / "r")],
+                ["calibrate", "--split", "test", "--out", str(tmp_path / "c.npz")]):
+        code, out, err = run(cmd[0], str(models["0"]), *data, *cmd[1:])
+        assert code == 1 and err.count("\n") == 1 and "trained on every row" in err, err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "c.npz").exists()
+    # the model's own held-out rows unless told; fewer is fine, more is refused
+    code, out, _ = run("evaluate", str(models["12"]), *data, "--json")
+    assert code == 0 and json.loads(out.splitlines()[-1])["n_test"] == 12
+    assert run("evaluate", str(models["12"]), *data, "--test-size", "5")[0] == 0
+    code, _, err = run("evaluate", str(models["12"]), *data, "--test-size", "13")
+    assert code == 1 and "held out only the first 12 test rows" in err
+    code, _, err = run("evaluate", str(models[None]), *data, "--test-size", "31")  # 10% of 300
+    assert code == 1 and "held out only the first 30 test rows" in err
+    assert run("evaluate", str(models[None]), *data, "--test-size", "30")[0] == 0
+    # predicting is not measuring: every row may be labelled
+    assert run("predict", str(models["0"]), *data, "--test-size", "50")[0] == 0

@@ -78,6 +78,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     check_save_target(out, force=args.force)
     if args.split == "val":
         _training_split(args, net.meta.get("training") or {})
+    else:
+        options.check_held_out(args, net)
     ds = options.load_data(args, val_size=0)
     x, y = (ds.x_val, ds.y_val) if args.split == "val" else (ds.x_test, ds.y_test)
     y = labels_for(net, y)

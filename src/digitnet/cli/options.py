@@ -16,7 +16,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ..data import DATASET_NAMES, Dataset, load_dataset
-from ..errors import DigitnetError
+from ..data.datasets import CSV_TEST_FRACTION
+from ..errors import DigitnetError, SpecError
 from ..files import file_problem
 from ..modelfile import load_model
 from ..nn.activations import ACTIVATIONS
@@ -198,11 +199,58 @@ def load_data(args: argparse.Namespace, val_size: float) -> Dataset:
                         seed=getattr(args, "seed", 0))
 
 
-def test_data(args: argparse.Namespace, net: Network) -> tuple[Dataset, np.ndarray | None]:
+def test_data(args: argparse.Namespace, net: Network | Ensemble,
+              held_out: bool = True) -> tuple[Dataset, np.ndarray | None]:
     """The test split of the data options, and its labels as ``net`` answers them (None when
-    the images have none)."""
+    the images have none). ``held_out``: measuring on it, so it must hold no image the model
+    learned from (``check_held_out``)."""
+    if held_out:
+        check_held_out(args, net)
     ds = load_data(args, val_size=0)
     return ds, labels_for(net, ds.y_test)
+
+
+def check_held_out(args: argparse.Namespace, model: Network | Ensemble) -> None:
+    """A labelled Kaggle CSV has no test split of its own: its test rows are the first
+    --test-size rows of a fixed shuffled order, and a model trained on the same file learned
+    from all the others. So, for that file: unless --test-size is given, take the model's own
+    (the rows its training held out); refuse a model that held out none (--test-size 0), or a
+    --test-size larger than what it held out (SpecError: the accuracy would count rows it
+    learned from). Any other data: nothing to check (IDX test files are separate)."""
+    training = (getattr(model, "meta", None) or {}).get("training") or {}
+    source = args.data or args.dataset or args.default_dataset
+    trained_on = training.get("data")
+    if not (isinstance(source, str) and isinstance(trained_on, str)
+            and source.lower().endswith(".csv") and _same_file(source, trained_on)):
+        return
+    held = training.get("test_size")
+    held = held if isinstance(held, int) and not isinstance(held, bool) else None
+    if held == 0:
+        raise SpecError(f"{args.model} was trained on every row of {source} (--test-size 0): "
+                        "no row of it is unseen, so measuring on it would count rows the model "
+                        "learned from; use other labelled data, or train with --test-size N")
+    if args.test_size is None:
+        args.test_size = held  # None: the file's default share, as in training
+        return
+    if held is None:  # training held out the default share: how many rows is that?
+        held = round(CSV_TEST_FRACTION * _csv_rows(source))
+    if args.test_size > held:
+        raise SpecError(f"--test-size {args.test_size:,}: {args.model} held out only the first "
+                        f"{held:,} test rows of {source} and learned from the others; use "
+                        f"--test-size {held:,} or fewer (or leave it out)")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _csv_rows(path: str) -> int:
+    """The number of labelled rows of a Kaggle CSV (its training and test splits together)."""
+    ds = load_dataset(path, val_size=0, test_size=0)
+    return len(ds.x_train)
 
 
 def model_or_spec(args: argparse.Namespace) -> tuple[Network, bool]:

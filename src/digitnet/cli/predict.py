@@ -44,7 +44,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.test_size is not None:
             raise SpecError("--submission writes one row per image of test.csv: drop "
                             "--test-size")
-    ds, y = options.test_data(args, net)
+    ds, y = options.test_data(args, net, held_out=False)  # predicting, not measuring
     if not len(ds.x_test):
         raise DataError(f"{ds.name} has no test images to predict (--test-size 0?): give at "
                         "least one")
