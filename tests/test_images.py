@@ -121,6 +121,17 @@ def test_file_formats_and_modes_read_alike(tmp_path, reference):
         assert similarity(x, reference) > 0.95, name
 
 
+def test_a_file_and_its_bytes_give_the_same_input(tmp_path):
+    """`digitnet predict` reads files, the page uploads bytes: the same picture must give the
+    same 28x28 input either way (a photo larger than WORK_SIDE is shrunk alike)."""
+    big = draw_digit().resize((1500, 1100))
+    big.save(tmp_path / "photo.jpg")
+    data = (tmp_path / "photo.jpg").read_bytes()
+    np.testing.assert_array_equal(im.prepare_bytes(data), im.prepare_file(tmp_path / "photo.jpg"))
+    with pytest.raises(ImageError, match="upload is too large"):
+        im.prepare_bytes(data, max_pixels=1000, name="upload")
+
+
 def test_arrays_of_every_kind_are_accepted(reference):
     g = np.asarray(draw_digit())
     for a in (g, g / 255.0, g.astype(np.float32) / 255, g > 128, g[:, :, None],

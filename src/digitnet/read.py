@@ -38,7 +38,7 @@ import numpy as np
 from .data.images import (
     WORK_SIDE,
     center_digit,
-    ink_map,
+    digit_input,
     list_images,
     load_image,
     open_image,
@@ -639,7 +639,7 @@ def predict_files(net: Any, paths: Iterable[str | os.PathLike], *,
         try:
             gray = load_image(f, max_side=WORK_SIDE)  # its errors name the file
             try:
-                inputs.append(center_digit(*ink_map(gray)))
+                inputs.append(digit_input(gray))
             except ImageError as e:
                 raise ImageError(f"{f}: {e}") from None
         except ImageError as e:

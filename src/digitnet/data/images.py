@@ -318,19 +318,34 @@ def center_digit(ink: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def digit_input(gray: np.ndarray) -> np.ndarray:
+    """A grayscale image (H, W) in [0, 1] holding one digit -> the (28, 28) float32 input a
+    network sees: its ink (``ink_map``) centred MNIST-style (``center_digit``). The one place
+    every way in (arrays, files, uploads to the page, photos of one digit) ends; the callers
+    only differ in how they decode and shrink the picture first (to WORK_SIDE)."""
+    return center_digit(*ink_map(gray))
+
+
 def prepare(image: np.ndarray | Image.Image, *, max_side: int | None = WORK_SIDE) -> np.ndarray:
     """One digit in any image (array, Pillow image, canvas) -> (28, 28) float32 MNIST-style
     input: ink 1 on background 0, longer side 20 px, centred by centre of mass.
 
     Feed it to a network as ``net.predict_proba(x[None])``. Raises ImageError if it is blank.
     """
-    gray = to_gray(image)
-    return center_digit(*ink_map(shrink(gray, max_side)))
+    return digit_input(shrink(to_gray(image), max_side))
 
 
 def prepare_file(path: str | os.PathLike) -> np.ndarray:
     """An image file holding one digit -> (28, 28) float32 MNIST-style input."""
-    return center_digit(*ink_map(load_image(path, max_side=WORK_SIDE)))
+    return digit_input(load_image(path, max_side=WORK_SIDE))
+
+
+def prepare_bytes(data: bytes, *, max_pixels: int = MAX_PIXELS,
+                  name: str = "the image") -> np.ndarray:
+    """Encoded image bytes holding one digit (an upload, a canvas PNG) -> (28, 28) float32
+    input, the same steps as ``prepare_file``; ``name`` is what error messages call it."""
+    return digit_input(decode_image(data, max_pixels=max_pixels, max_side=WORK_SIDE,
+                                    name=name))
 
 
 def list_images(paths: Iterable[str | os.PathLike]) -> list[Path]:

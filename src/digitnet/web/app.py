@@ -53,7 +53,7 @@ try:
 except ImportError as e:
     raise missing("web", e) from None
 
-from ..data.images import SIZE, center_digit, decode_image, ink_map
+from ..data.images import SIZE, prepare_bytes
 from ..errors import DigitnetError, ImageError
 from ..judge import judge
 from ..modelfile import load_model
@@ -65,8 +65,7 @@ WAITRESS_MAX_BYTES = 8 * 1024 * 1024  # waitress itself answers 413 in plain tex
 CONNECTION_LIMIT = 100  # open connections; at the limit, the one idle longest is closed
 CHANNEL_TIMEOUT = 30  # seconds a connection may stay idle
 CLEANUP_INTERVAL = 5  # seconds between looks for idle connections
-MAX_PIXELS = 4_000_000  # largest decoded image
-WORK_SIDE = 600  # images are prepared from a copy at most this large
+MAX_PIXELS = 4_000_000  # largest decoded image (files given to `predict`: images.MAX_PIXELS)
 
 log = logging.getLogger("digitnet.web")
 
@@ -122,9 +121,8 @@ def input28(body: Any) -> np.ndarray:
     if "pixels" in body:
         return _pixels(body["pixels"])
     try:
-        gray = decode_image(_image_bytes(body["image"]), max_pixels=MAX_PIXELS,
-                            max_side=WORK_SIDE, name='"image"')
-        return center_digit(*ink_map(gray))
+        return prepare_bytes(_image_bytes(body["image"]), max_pixels=MAX_PIXELS,
+                             name='"image"')
     except ImageError as e:
         raise BadRequest(str(e)) from None
 
