@@ -44,6 +44,39 @@ def test_grid_random_sample_and_members():
         trial_configs({"model": "784-8-10"})
 
 
+def test_random_search_draws_from_ranges():
+    space = {"lr": dn.Range(1e-4, 1.0, log=True), "dropout": dn.Range(0, 0.5),
+             "epochs": dn.Range(1, 3, integer=True), "model": ["784-8-10", "784-32-10"]}
+    drawn = sample(space, 200, seed=3)
+    assert drawn == sample(space, 200, seed=3) and drawn != sample(space, 200, seed=4)
+    lrs = np.array([d["lr"] for d in drawn])
+    assert lrs.min() >= 1e-4 and lrs.max() <= 1.0
+    # a log scale: each decade about as likely (uniform would put ~90% in the last one)
+    per_decade = np.histogram(np.log10(lrs), bins=4, range=(-4, 0))[0]
+    assert per_decade.min() >= 30, per_decade
+    assert all(float(f"{v:.3g}") == v for v in lrs)                # 3 significant digits
+    assert all(0 <= d["dropout"] <= 0.5 for d in drawn)
+    assert {d["epochs"] for d in drawn} == {1, 2, 3}
+    assert all(type(d["epochs"]) is int for d in drawn)
+    assert {d["model"] for d in drawn} == {"784-8-10", "784-32-10"}
+    with pytest.raises(dn.DigitnetError, match="'lr' is a range .*random search"):
+        trial_configs(space)                                         # a grid: lists only
+    with pytest.raises(dn.DigitnetError, match="log-scale range needs low > 0"):
+        dn.Range(0, 1, log=True)
+    with pytest.raises(dn.DigitnetError, match="low <= high"):
+        dn.Range(0.5, 0.1)
+
+
+def test_the_command_draws_ranges_with_random(capsys):
+    assert main(["sweep", "--train-size", "300", "--model", "784-8-10", "--epochs", "1",
+                 "--lr", "0.01:0.3:log", "--dropout", "0:0.4", "--random", "3", "--jobs", "1",
+                 "--threads", "1", "-q", "--json"]) == 0
+    trials = last_json(capsys.readouterr().out)["trials"]
+    assert len(trials) == 3 and len({t["config"]["lr"] for t in trials}) == 3
+    assert all(0.01 <= t["config"]["lr"] <= 0.3 and 0 <= t["config"]["dropout"] <= 0.4
+               for t in trials)
+
+
 def by_trial(result):
     return [(t["config"]["model"], t["config"]["lr"], t["val_accuracy"], t["val_loss"],
              t["test_accuracy"]) for t in result.trials]
@@ -153,6 +186,13 @@ def test_the_command_trains_ensemble_members(tmp_path, capsys):
     (["--optimizer", "adam,rmsprop"], "'rmsprop' is not one of"),
     (["--val-size", "0"], "the trials are compared on a validation split"),
     (["--model", "784-8-3"], "the data has 784 pixels per image and 10 classes"),
+    (["--lr", "0.001:0.1:log"], "--lr 0.001:0.1:log is a range: ranges are drawn from by "
+                                "random search: add --random N"),
+    (["--lr", "0.1:0.01", "--random", "2"], "argument --lr: a range needs two finite numbers"),
+    (["--lr", "0:0.1:log", "--random", "2"], "must be a number > 0"),
+    (["--lr", "0.01:0.1:lin", "--random", "2"], "a range is LOW:HIGH or LOW:HIGH:log"),
+    (["--seed", "0:5", "--random", "2"], "argument --seed"),
+    (["--lr", "0.01:0.1", "--ensemble-members", "2"], "is a range"),
 ])
 def test_the_command_says_what_is_wrong(capsys, argv, message):
     code = main(["sweep", "--train-size", "300", "--epochs", "1", "--jobs", "1", "-q", *argv])

@@ -26,7 +26,7 @@ from .onevsrest import labels_for, one_vs_rest, one_vs_rest_spec  # noqa: E402
 from .optim import SGD, Adam, Momentum  # noqa: E402
 from .recipes import recipe_for, training_options  # noqa: E402
 from .report import write_report  # noqa: E402
-from .sweeps import SweepResult, sweep  # noqa: E402
+from .sweeps import Range, SweepResult, sweep  # noqa: E402
 from .train import History, train  # noqa: E402
 from .version import __version__ as __version__  # noqa: E402
 
@@ -41,6 +41,7 @@ __all__ = [
     "load_dataset", "load_model", "save_model", "train", "recipe_for", "training_options",
     "one_vs_rest", "one_vs_rest_spec", "labels_for", "per_class_accuracy", "calibrate",
     "reliability", "Diagnosis", "Finding", "diagnose", "write_report", "sweep", "SweepResult",
+    "Range",
     "prepare_image", "prepare_file", "predict_files", "read_number", "export_onnx",
 ]
 

@@ -55,20 +55,69 @@ TRAIN_KEYS = (*RECIPE_KEYS, "weight_decay", "patience", "seed")
 KEYS = (*BUILD_KEYS, *TRAIN_KEYS)
 
 
+@dataclass(frozen=True)
+class Range:
+    """A range for random search to draw an option's values from, in place of a list:
+    uniformly between ``low`` and ``high``; on a log scale with ``log=True`` (learning rates,
+    penalties: each factor of 10 as likely); whole numbers with ``integer=True``. A drawn value
+    keeps 3 significant digits, so the table shows what to type to train it again.
+
+        dn.sweep({"lr": dn.Range(1e-3, 0.3, log=True), "dropout": dn.Range(0, 0.5)}, ds,
+                 n_iter=20)
+    """
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    def __post_init__(self) -> None:
+        lo, hi = self.low, self.high
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in (lo, hi)) or lo > hi:
+            raise SpecError(f"sweep: a range needs two finite numbers, low <= high, got "
+                            f"{lo!r}:{hi!r}")
+        if self.log and lo <= 0:
+            raise SpecError(f"sweep: a log-scale range needs low > 0, got {lo!r}:{hi!r}")
+
+    def draw(self, rng: np.random.Generator) -> float | int:
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        if self.integer:
+            return int(min(max(round(value), math.ceil(self.low)), math.floor(self.high)))
+        return min(max(float(f"{value:.3g}"), self.low), self.high)
+
+    def __str__(self) -> str:
+        return f"{self.low:g}:{self.high:g}" + (":log" if self.log else "")
+
+
 def grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every combination of the values in ``space`` ({option: [values]}), the last option
     varying fastest: {"model": [a, b], "lr": [x, y]} -> a x, a y, b x, b y."""
+    ranges = [k for k, v in space.items() if isinstance(v, Range)]
+    if ranges:
+        raise SpecError(f"sweep: {ranges[0]!r} is a range ({space[ranges[0]]}): ranges are "
+                        f"drawn from by random search (n_iter=N; `digitnet sweep --random N`); "
+                        f"a grid needs a list of values")
     keys = list(space)
     return [dict(zip(keys, values, strict=True))
             for values in itertools.product(*(list(space[k]) for k in keys))]
 
 
-def sample(space: Mapping[str, Sequence[Any]], n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """A random search: ``n`` different combinations of ``space``, drawn with ``seed`` (all of
-    them, shuffled, when the grid has no more than ``n``)."""
-    configs = grid(space)
-    order = np.random.default_rng(seed).permutation(len(configs))[:n]
-    return [configs[i] for i in order]
+def sample(space: Mapping[str, Sequence[Any] | Range], n: int,
+           seed: int = 0) -> list[dict[str, Any]]:
+    """A random search with ``seed``: ``n`` different combinations of the grid of ``space``
+    (all of them, shuffled, when it has no more than ``n``); with a Range among the options,
+    ``n`` draws, each option's value drawn on its own (from a list: one of its values)."""
+    rng = np.random.default_rng(seed)
+    if not any(isinstance(v, Range) for v in space.values()):
+        configs = grid(space)
+        order = rng.permutation(len(configs))[:n]
+        return [configs[i] for i in order]
+    return [{k: v.draw(rng) if isinstance(v, Range) else list(v)[rng.integers(len(v))]
+             for k, v in space.items()} for _ in range(n)]
 
 
 @dataclass
@@ -121,7 +170,7 @@ def _show(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def trial_configs(space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], *,
+def trial_configs(space: Mapping[str, Sequence[Any] | Range] | Sequence[Mapping[str, Any]], *,
                   n_iter: int | None = None, members: int | None = None, seed: int = 0,
                   **fixed: Any) -> list[dict[str, Any]]:
     """The configurations a sweep trains: the grid of ``space`` (a dict of value lists), or
@@ -129,6 +178,8 @@ def trial_configs(space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any
     not set. ``members``: one configuration trained with seeds seed, seed+1, ..."""
     if isinstance(space, Mapping):
         for key, values in space.items():
+            if isinstance(values, Range):
+                continue
             if isinstance(values, str) or not isinstance(values, Sequence) or not values:
                 raise SpecError(f"sweep: give {key!r} a list of values, e.g. {key!r}: "
                                 f"[{values!r}]")
@@ -285,7 +336,7 @@ def connect(address: str) -> Any:
                         ) from None
 
 
-def sweep(space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], data: Any, *,
+def sweep(space: Mapping[str, Sequence[Any] | Range] | Sequence[Mapping[str, Any]], data: Any, *,
           n_iter: int | None = None, members: int | None = None, seed: int = 0,
           jobs: int | None = None, scheduler: Any = None, threads: int | None = None,
           on_trial: Any = None, **fixed: Any) -> SweepResult:
@@ -293,7 +344,8 @@ def sweep(space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], data
     in parallel and return the trials and the best model (see the module's docstring).
 
     ``space``: {option: [values]} (its grid; ``n_iter``: that many combinations at random,
-    drawn with ``seed``) or a list of configurations. ``fixed``: options every trial takes
+    drawn with ``seed``; with ``n_iter`` an option may be a ``Range`` to draw from) or a list
+    of configurations. ``fixed``: options every trial takes
     unless it sets its own (e.g. ``epochs=5``). ``members=N``: the one configuration trained
     with seeds seed..seed+N-1; the model is then their Ensemble. ``jobs``: processes on this
     machine (default: one per CPU, at most one per trial); ``scheduler``: the address of a

@@ -8,19 +8,32 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import SpecError
 from ..limits import MAX_ENSEMBLE
 from ..modelfile import check_save_target, save_model
 from ..nn.activations import ACTIVATIONS
 from ..optim import OPTIMIZERS, SCHEDULES
-from ..sweeps import SweepResult, check_trials, connect, needs, sweep, trial_configs
+from ..sweeps import Range, SweepResult, check_trials, connect, needs, sweep, trial_configs
 from ..version import __version__
 from . import options
 from .options import UsageError
 
 
-def values(item: Callable[[str], Any], choices: Any = None) -> Callable[[str], list[Any]]:
-    """An option's type: one value or several separated by commas ("0.01,0.1")."""
-    def parse(text: str) -> list[Any]:
+def values(item: Callable[[str], Any], choices: Any = None,
+           ranges: bool = False) -> Callable[[str], list[Any] | Range]:
+    """An option's type: one value or several separated by commas ("0.01,0.1"); ``ranges``:
+    or a range for --random to draw from, LOW:HIGH (uniform) or LOW:HIGH:log."""
+    def parse(text: str) -> list[Any] | Range:
+        if ranges and ":" in text:
+            parts = [p.strip() for p in text.split(":")]
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].lower() != "log"):
+                raise argparse.ArgumentTypeError(f"a range is LOW:HIGH or LOW:HIGH:log, got "
+                                                 f"{text!r}")
+            low, high = item(parts[0]), item(parts[1])
+            try:
+                return Range(low, high, log=len(parts) == 3, integer=isinstance(low, int))
+            except SpecError as e:
+                raise argparse.ArgumentTypeError(str(e).removeprefix("sweep: ")) from None
         out = []
         for part in (p.strip() for p in text.split(",")):
             value = item(part)
@@ -41,18 +54,18 @@ def yes_no(text: str) -> bool:
 
 
 #: option -> (its type, what it is); each takes a comma-separated list of values to sweep
-SWEPT: dict[str, tuple[Callable[[str], list[Any]], str]] = {
+SWEPT: dict[str, tuple[Callable[[str], list[Any] | Range], str]] = {
     "model": (values(str), "specs or presets, e.g. 784-128-10,784-256-10,lenet5 (default mlp)"),
     "activation": (values(str, sorted(ACTIVATIONS)), "hidden activations"),
-    "dropout": (values(options.number(0, 1, below=True)), "dropout rates"),
-    "epochs": (values(options.count(1)), "passes over the training images"),
+    "dropout": (values(options.number(0, 1, below=True), ranges=True), "dropout rates"),
+    "epochs": (values(options.count(1), ranges=True), "passes over the training images"),
     "optimizer": (values(str, list(OPTIMIZERS)), "optimizers"),
-    "lr": (values(options.number(0, above=True)), "learning rates"),
-    "batch_size": (values(options.count(1)), "minibatch sizes"),
+    "lr": (values(options.number(0, above=True), ranges=True), "learning rates"),
+    "batch_size": (values(options.count(1), ranges=True), "minibatch sizes"),
     "schedule": (values(str, list(SCHEDULES)), "learning-rate schedules"),
-    "warmup": (values(options.number(0)), "warmup epochs"),
-    "weight_decay": (values(options.number(0)), "L2 penalties"),
-    "label_smoothing": (values(options.number(0, 1, below=True)), "label smoothing"),
+    "warmup": (values(options.number(0), ranges=True), "warmup epochs"),
+    "weight_decay": (values(options.number(0), ranges=True), "L2 penalties"),
+    "label_smoothing": (values(options.number(0, 1, below=True), ranges=True), "label smoothing"),
     "augment": (values(yes_no), "augmentation: yes, no or yes,no"),
     "seed": (values(options.count(0, options.MAX_SEED)), "seeds of the weights and the order "
              "of the images (default 0)"),
@@ -77,7 +90,9 @@ def add_parser(sub: Any) -> None:
                        help=what)
     h = s.add_argument_group("how")
     h.add_argument("--random", type=options.count(1), default=None, metavar="N",
-                   help="random search: N combinations of the grid, drawn with the first seed")
+                   help="random search: N combinations of the grid, drawn with the first "
+                        "seed; a numeric option may then be a range to draw from, LOW:HIGH "
+                        "or LOW:HIGH:log (e.g. --lr 0.001:0.3:log --dropout 0:0.5)")
     h.add_argument("--ensemble-members", type=options.count(1, MAX_ENSEMBLE), default=None,
                    metavar="N", help="train N seeds (SEED, SEED+1, ...) of one configuration "
                    "and save them as one ensemble model")
@@ -105,8 +120,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     space = {k: getattr(args, k) for k in SWEPT if getattr(args, k) is not None}
     space.setdefault("model", ["mlp"])
     seeds = space.get("seed", [0])
+    ranges = [k for k, v in space.items() if isinstance(v, Range)]
+    if ranges and not args.random:
+        raise UsageError(f"--{ranges[0].replace('_', '-')} {space[ranges[0]]} is a range: "
+                         f"ranges are drawn from by random search: add --random N")
     if args.ensemble_members is not None:
-        many = [f"--{k.replace('_', '-')}" for k, v in space.items() if len(v) > 1]
+        many = [f"--{k.replace('_', '-')}" for k, v in space.items()
+                if isinstance(v, Range) or len(v) > 1]
         if many or args.random:
             raise UsageError(f"--ensemble-members trains seeds of one configuration: give "
                              f"{many[0] if many else '--random'} one value")
