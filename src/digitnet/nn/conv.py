@@ -357,16 +357,31 @@ class MaxPool2D(Layer):
         return _max_of([Rc[:, :, :, j] for j in range(k)])
 
     def _forward_keeping_argmax(self, X: np.ndarray, Ho: int, Wo: int) -> np.ndarray:
-        """Training: the same maxima, and where each block's first maximum is (row by row):
-        over the k columns within each row of a block first (``self.col``: which column holds
-        that row's first maximum), then over the k rows (``self.row``: the first row whose
-        maximum is the block's). That row's column is the block's first maximum."""
+        """Training: the same maxima, the same way, and where each block's first maximum (row
+        by row) is: ``self.row`` (N, Ho, Wo*k*C), per column of a block the first row holding
+        that column's maximum; ``self.col`` (N, Ho, Wo, C), the column holding the block's
+        maximum in the earliest row (of those, the first)."""
         N, H, W, C = X.shape
         k = self.size
-        Xc = X[:, :Ho * k, :Wo * k].reshape(N, Ho * k, Wo, k, C)
-        P, self.col = _first_max([Xc[:, :, :, j] for j in range(k)])   # (N, Ho*k, Wo, C)
-        Pr = P.reshape(N, Ho, k, Wo, C)
-        A, self.row = _first_max([Pr[:, :, i] for i in range(k)])      # (N, Ho, Wo, C)
+        Xr = X[:, :Ho * k, :Wo * k].reshape(N, Ho, k, Wo * k * C)
+        R, self.row = _first_max([Xr[:, :, i] for i in range(k)])
+        Rc = R.reshape(N, Ho, Wo, k, C)
+        A = _max_of([Rc[:, :, :, j] for j in range(k)])
+        rows = self.row.reshape(N, Ho, Wo, k, C)
+        if k == 2:  # the second column only if it holds the maximum and (tied) in an earlier row
+            earlier = np.greater(rows[:, :, :, 0], rows[:, :, :, 1])  # bools: r0 and not r1
+            earlier &= np.equal(Rc[:, :, :, 1], Rc[:, :, :, 0])
+            self.col = np.greater(Rc[:, :, :, 1], Rc[:, :, :, 0])
+            self.col |= earlier
+        else:  # the smallest (row, column) among the columns that hold the maximum
+            order = np.full(A.shape, k * k, np.int16)
+            self.col = np.zeros(A.shape, np.uint8)
+            for j in range(k):
+                key = np.where(Rc[:, :, :, j] == A, rows[:, :, :, j].astype(np.int16) * k + j,
+                               k * k)
+                earlier = key < order
+                self.col[earlier] = j
+                np.minimum(order, key, out=order)
         self.x_shape = X.shape
         return A
 
@@ -374,12 +389,11 @@ class MaxPool2D(Layer):
         N, H, W, C = self.x_shape
         k = self.size
         Ho, Wo = dA.shape[1], dA.shape[2]
-        dP = np.empty((N, Ho, k, Wo, C), dA.dtype)   # dA to the block's first maximum's row
-        _route(dA, self.row, [dP[:, :, i] for i in range(k)])
-        dP = dP.reshape(N, Ho * k, Wo, C)
-        dXb = np.empty((N, Ho * k, Wo, k, C), dA.dtype)  # ... and within it to its column
-        _route(dP, self.col, [dXb[:, :, :, j] for j in range(k)])
-        dX = dXb.reshape(N, Ho * k, Wo * k, C)
+        dR = np.empty((N, Ho, Wo, k, C), dA.dtype)   # dA to the block's column ...
+        _route(dA, self.col, [dR[:, :, :, j] for j in range(k)])
+        dXr = np.empty((N, Ho, k, Wo * k * C), dA.dtype)  # ... and within it to its row
+        _route(dR.reshape(N, Ho, Wo * k * C), self.row, [dXr[:, :, i] for i in range(k)])
+        dX = dXr.reshape(N, Ho * k, Wo * k, C)
         if Ho * k != H or Wo * k != W:
             full = np.zeros(self.x_shape, dA.dtype)
             full[:, :Ho * k, :Wo * k, :] = dX
