@@ -191,7 +191,7 @@ def test_console_script_ctrl_c_stops_after_the_batch_and_saves(tmp_path):
     (["--model", "cnn", "--no-augment"], {"augment": False}),
     (["--model", "cnn"], {"warmup": 1, "lr": 0.05}),
     (["--model", "mlp", "--warmup", "2"], {"warmup": 2}),
-    (["--model", "fast"], {"epochs": 1, "optimizer": "adam", "lr": 0.01, "betas": (0.7, 0.9),
+    (["--model", "fast"], {"epochs": 2, "optimizer": "adam", "lr": 0.01, "betas": (0.7, 0.9),
                            "schedule": "onecycle", "batch_size": 256, "label_smoothing": 0.1}),
     (["--model", "fast", "--betas", "0.9,0.99", "--label-smoothing", "0"],
      {"betas": (0.9, 0.99), "label_smoothing": 0.0}),

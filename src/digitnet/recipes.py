@@ -28,8 +28,9 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
                "warmup": 1, "batch_size": 128, "augment": True},
     "cnn": {"epochs": 15, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
             "warmup": 1, "batch_size": 128, "augment": True},
-    # a speedrun's recipe: Adam with a low beta1 and a high rate, over one cycle; label smoothing
-    "fast": {"epochs": 1, "optimizer": "adam", "lr": 0.01, "betas": (0.7, 0.9),
+    # a speedrun's recipe: Adam with a low beta1 and a high rate, over one cycle; label smoothing.
+    # Two epochs: 99.26-99.30% on seeds 0-2; one epoch reaches 98.99-99.15% (README "Recipes")
+    "fast": {"epochs": 2, "optimizer": "adam", "lr": 0.01, "betas": (0.7, 0.9),
              "schedule": "onecycle", "warmup": 0, "batch_size": 256, "augment": False,
              "label_smoothing": 0.1},
 }

@@ -39,7 +39,7 @@ PRESETS: dict[str, tuple[str, float]] = {
     "mlp": ("784-512-256-10", 0.2),
     "lenet5": ("conv6k5-pool2-conv16k5v-pool2-120-84-10", 0.0),
     "cnn": ("conv32-pool2-conv64-bn-pool2-256-drop0.15-10", 0.0),
-    # 99% in one epoch: a cheap first layer (5x5 with stride 2: a quarter of the positions)
+    # 99% in two epochs: a cheap first layer (5x5 with stride 2: a quarter of the positions)
     "fast": ("conv24k5s2v-conv32v-pool2-256-10", 0.0),
 }
 
