@@ -90,7 +90,8 @@ def test_conv2d(rng, c_in, c_out, kernel, stride, padding, band):
     np.testing.assert_allclose(layer.grads["b"], db_ref.ravel(), **TOL)
 
 
-@pytest.mark.parametrize("size, shape", [(2, (2, 6, 6, 3)), (2, (2, 7, 5, 2)), (3, (1, 9, 7, 2))])
+@pytest.mark.parametrize("size, shape", [(2, (2, 6, 6, 3)), (2, (2, 7, 5, 2)), (3, (1, 9, 7, 2)),
+                                         (4, (2, 9, 8, 2))])
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
 def test_max_pool(rng, size, shape, ties):
     layer = dn.MaxPool2D(size)

@@ -60,7 +60,7 @@ class Conv2D(Layer):
     here for 28x28, 5x5, 6 filters (bench/profile_layers.py). Backward: dT = R.T @ dZ, and dW
     the sum of dT over the places each W[i, j] was copied to; dR = dZ @ T.T added back row by
     row. ``band=True/False`` forces one way (tests: both give the same numbers).
-    Where the matmul is narrow (k*k*C <= BIAS_COLUMN_MAX: a first layer), cols (or R) has one
+    Where the im2col matmul is narrow (k*k*C <= BIAS_COLUMN_MAX: a first layer), cols has one
     more column of ones and W one more row, b: Z = [cols 1] @ [W; b] adds the bias inside the
     matmul instead of in a pass of its own over Z, and [cols 1].T @ dZ gives dW and db at once
     (measured: conv 1 -> 32 3x3 forward 2.6 -> 1.5 ms for 128 images, one thread).
@@ -299,11 +299,11 @@ def _max_of(views: list[np.ndarray]) -> np.ndarray:
 def _first_max(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The elementwise maximum of the views, and which view holds it first: (max, index), the
     index the smallest i with views[i] == max (bool for two views: True where only the second
-    does; uint8 otherwise)."""
+    does; int32 otherwise)."""
     top = _max_of(views)
     if len(views) == 2:
         return top, views[1] > views[0]
-    index = np.zeros(top.shape, np.uint8)
+    index = np.zeros(top.shape, np.int32)
     for i in range(len(views) - 1, -1, -1):  # downwards: the smallest i is written last
         index[views[i] == top] = i
     return top, index
@@ -374,11 +374,10 @@ class MaxPool2D(Layer):
             self.col = np.greater(Rc[:, :, :, 1], Rc[:, :, :, 0])
             self.col |= earlier
         else:  # the smallest (row, column) among the columns that hold the maximum
-            order = np.full(A.shape, k * k, np.int16)
-            self.col = np.zeros(A.shape, np.uint8)
+            order = np.full(A.shape, k * k, np.int32)
+            self.col = np.zeros(A.shape, np.int32)
             for j in range(k):
-                key = np.where(Rc[:, :, :, j] == A, rows[:, :, :, j].astype(np.int16) * k + j,
-                               k * k)
+                key = np.where(Rc[:, :, :, j] == A, rows[:, :, :, j] * k + j, k * k)
                 earlier = key < order
                 self.col[earlier] = j
                 np.minimum(order, key, out=order)
