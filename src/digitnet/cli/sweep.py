@@ -84,7 +84,8 @@ def add_parser(sub: Any) -> None:
                     "trials); --out saves the best model.")
     options.add_data(s)
     g = s.add_argument_group("what to sweep", "Each takes one value or several separated by "
-                             "commas.")
+                             "commas; with --random, a numeric one may be a range to draw from: "
+                             "LOW:HIGH or LOW:HIGH:log.")
     for key, (kind, what) in SWEPT.items():
         g.add_argument("--" + key.replace("_", "-"), type=kind, default=None, metavar="V,...",
                        help=what)

@@ -123,7 +123,7 @@ class Conv2D(Layer):
         """A (rows, cols + 1) work array whose last column is 1 (the bias column)."""
         buf = (self._buffer(name, (rows, cols + 1), dtype) if keep
                else np.empty((rows, cols + 1), dtype))
-        if not keep or buf[0, cols] != 1:
+        if not keep or not buf[:1, cols].all():  # a kept buffer: filled once (empty: nothing)
             buf[:, cols] = 1
         return buf
 
