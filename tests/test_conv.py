@@ -16,16 +16,19 @@ def images(*shape, seed=0):
     # dX per kernel offset (channels widen, or stride > 1)
     (Conv2D(3, 4, kernel=3, padding="same"), images(2, 6, 5, 3)),
     (Conv2D(2, 3, kernel=3, padding="valid"), images(2, 6, 6, 2)),
-    (Conv2D(2, 3, kernel=5, padding=2), images(2, 7, 6, 2)),
+    (Conv2D(2, 3, kernel=5, padding=2, band=False), images(2, 7, 6, 2)),
     (Conv2D(2, 3, kernel=3, stride=2, padding=1), images(2, 7, 7, 2)),
     (Conv2D(1, 2, kernel=2, stride=2, padding="valid"), images(3, 4, 4, 1)),
     # dX as a convolution of dZ with the flipped kernel (stride 1, channels do not widen)
     (Conv2D(4, 3, kernel=3, padding="same"), images(2, 6, 5, 4)),
     (Conv2D(3, 3, kernel=3, padding="valid"), images(2, 6, 6, 3)),
-    (Conv2D(3, 2, kernel=5, padding=2), images(2, 7, 6, 3)),
-    # one input channel: banded (a matmul over image rows), by default for 5x5 and stride 1
+    (Conv2D(3, 2, kernel=5, padding=2, band=False), images(2, 7, 6, 3)),
+    # banded (a matmul over image rows), by default for 5x5, stride 1 and few filters
     (Conv2D(1, 3, kernel=5, padding="same"), images(2, 7, 6, 1)),
+    (Conv2D(3, 4, kernel=5, padding="valid"), images(2, 7, 8, 3)),
+    (Conv2D(2, 3, kernel=5, padding=2), images(2, 7, 6, 2)),
     (Conv2D(1, 2, kernel=3, stride=2, padding=1, band=True), images(2, 7, 7, 1)),
+    (Conv2D(2, 3, kernel=3, stride=2, padding=1, band=True), images(2, 7, 7, 2)),
     (MaxPool2D(2), images(2, 6, 6, 3)),
     (MaxPool2D(2), images(2, 7, 5, 2)),            # odd sizes: last row/column dropped
     (AvgPool2D(2), images(2, 6, 6, 3)),
@@ -42,11 +45,15 @@ def test_gradients_match_finite_differences(layer, X):
 
 def test_the_banded_way_is_chosen_where_it_was_measured_faster():
     assert Conv2D(1, 6, kernel=5)._banded(32)                  # LeNet-5's first layer
+    assert Conv2D(6, 16, kernel=5, padding="valid")._banded(12)  # and its second
     assert not Conv2D(1, 24, kernel=5, stride=2)._banded(28)   # the fast preset's: stride 2
     assert not Conv2D(1, 32, kernel=3)._banded(30)             # 3x3 windows
-    assert not Conv2D(3, 6, kernel=5)._banded(32)              # more than one channel
-    assert not Conv2D(1, 6, kernel=5)._banded(200)             # wide images: T too large
+    assert not Conv2D(1, 32, kernel=5)._banded(32)             # many filters: im2col's matmul
+    assert not Conv2D(16, 32, kernel=5)._banded(18)            # is well shaped
+    assert not Conv2D(1, 6, kernel=5)._banded(200)             # wide rows: T too large
+    assert not Conv2D(6, 16, kernel=5)._banded(28)             # (Wp*C values)
     assert Conv2D(1, 6, kernel=3, band=True)._banded(30)
+    assert not Conv2D(6, 16, kernel=5, band=False)._banded(12)
 
 
 @pytest.mark.parametrize("bias_column_max", [0, 32], ids=["bias added", "bias column"])

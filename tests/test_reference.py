@@ -72,6 +72,9 @@ def test_softmax_cross_entropy(rng):
     (1, 3, 5, 1, "same", None),       # one channel, 5x5: banded (a matmul over image rows)
     (1, 2, 3, 2, 1, True),            # banded where it is not the default
     (1, 3, 5, 1, "same", False),      # and im2col where it is
+    (3, 4, 5, 1, "valid", None),      # several channels, 5x5: banded (LeNet-5's second layer)
+    (2, 3, 5, 1, "same", False),
+    (2, 3, 3, 2, 1, True),            # several channels, banded with stride 2
 ])
 def test_conv2d(rng, c_in, c_out, kernel, stride, padding, band):
     layer = as_float64(dn.Conv2D(c_in, c_out, kernel, stride, padding, band=band))

@@ -34,6 +34,9 @@ def _band_index(k: int, s: int, wp: int, wo: int) -> tuple[np.ndarray, np.ndarra
     return rows, x
 
 
+#: the most filters and the longest padded row (Wp*C values) a layer is banded for by default
+BAND_MAX_OUT, BAND_MAX_ROW = 16, 128
+
 #: k*k*C up to which the bias rides in the matmul as a column of ones (see Conv2D): measured
 #: faster forward and backward for K = 9 and 25; for K = 288 the backward's dW is ~10% slower
 BIAS_COLUMN_MAX = 32
@@ -52,14 +55,16 @@ class Conv2D(Layer):
                  space and its channels swapped (im2col of dZ, one matmul);
                - otherwise, per kernel offset (i, j): dX[:, y*s + i, x*s + j] += dZ @ W[i, j].T
                  (k*k small matmuls, each added back where its windows came from: "col2im")
-    One channel in, stride 1, windows of 5x5 or more (LeNet-5's first layer): the same sums as
-    one matmul over image *rows* instead ("banded"): R (N*Ho, k*Wp) holds, per output row, the k
-    padded input rows it reads, and T (k*Wp, Wo*O) is W laid out as a band, T[i*Wp + x*s + j,
-    x*O + o] = W[i, j, 0, o], zero elsewhere. Z = R @ T does ~Wp/k times the multiply-adds of
-    im2col but copies k*k/k = k times fewer values and runs as a well-shaped matmul: ~2x faster
-    here for 28x28, 5x5, 6 filters (bench/profile_layers.py). Backward: dT = R.T @ dZ, and dW
-    the sum of dT over the places each W[i, j] was copied to; dR = dZ @ T.T added back row by
-    row. ``band=True/False`` forces one way (tests: both give the same numbers).
+    Windows of 5x5 or more, stride 1, few filters (LeNet-5's two layers; see ``_banded``): the
+    same sums as one matmul over image *rows* instead ("banded"): R (N*Ho, k*Wp*C) holds, per
+    output row, the k padded input rows it reads, and T (k*Wp*C, Wo*O) is W laid out as a band,
+    T[(i*Wp + x*s + j)*C + c, x*O + o] = W[i, j, c, o], zero elsewhere. Z = R @ T does ~Wp/k
+    times the multiply-adds of im2col but copies k times fewer values and runs as a well-shaped
+    matmul where im2col's is narrow (O columns): for 28x28, 1 -> 6, 5x5 ~2x faster here, for
+    LeNet-5's 12x12, 6 -> 16 a backward ~30% faster (bench/profile_layers.py). Backward:
+    dT = R.T @ dZ, and dW the sum of dT over the places each W[i, j] was copied to;
+    dR = dZ @ T.T added back row by row. ``band=True/False`` forces one way (tests: both give
+    the same numbers).
     Where the im2col matmul is narrow (k*k*C <= BIAS_COLUMN_MAX: a first layer), cols has one
     more column of ones and W one more row, b: Z = [cols 1] @ [W; b] adds the bias inside the
     matmul instead of in a pass of its own over Z, and [cols 1].T @ dZ gives dW and db at once
@@ -223,38 +228,44 @@ class Conv2D(Layer):
                 dXp[:, i:i + s * Ho:s, j:j + s * Wo:s, :] += D.reshape(N, Ho, Wo, C)
         return dXp[:, p:p + H, p:p + W_, :] if p else dXp
 
-    # --- the banded way, for one input channel (see the class docstring) ----------------------
+    # --- the banded way (see the class docstring) ---------------------------------------------
     def _banded(self, wp: int) -> bool:
-        """Whether this layer convolves by rows: forced by ``band``, else for one input channel,
-        stride 1 and windows of 5x5 or more, on padded images at most 64 wide (T grows with the
-        width squared). Measured: slower for 3x3 windows or stride 2 (fewer sums to share)."""
+        """Whether this layer convolves by rows: forced by ``band``, else for stride 1, windows
+        of 5x5 or more, at most BAND_MAX_OUT filters and padded rows of at most BAND_MAX_ROW
+        values (Wp*C: T grows with its square). Measured on one thread, 128 images: LeNet-5's
+        1 -> 6 on 28x28 and 6 -> 16 on 12x12 train faster banded; 3x3 windows, stride 2, 24 or
+        more filters (the im2col matmul is then well shaped) and wide rows are slower."""
         if self.band is not None:
-            return self.band and self.c_in == 1
-        return self.c_in == 1 and self.stride == 1 and self.kernel >= 5 and wp <= 64
+            return self.band
+        return (self.stride == 1 and self.kernel >= 5 and self.c_out <= BAND_MAX_OUT
+                and wp * self.c_in <= BAND_MAX_ROW)
 
     def _band_matrix(self, wp: int, wo: int) -> np.ndarray:
-        """T (k*Wp, Wo*O): W[i, j, 0, :] at row i*Wp + x*s + j, columns x*O .. x*O + O - 1."""
-        k, O = self.kernel, self.c_out
+        """T (k*Wp*C, Wo*O): W[i, j, c, :] at row (i*Wp + x*s + j)*C + c, columns x*O .. x*O +
+        O - 1."""
+        k, C, O = self.kernel, self.c_in, self.c_out
         rows, xs = _band_index(k, self.stride, wp, wo)
         W = self.params["W"]
-        T = np.zeros((k * wp, wo, O), W.dtype)
-        T[rows, xs] = W[:, :, 0, None, :]  # (k, k, 1, O) broadcast over x
-        return T.reshape(k * wp, wo * O)
+        T = np.zeros((k * wp, C, wo, O), W.dtype)
+        T[rows, :, xs] = W[:, :, None]  # (k, k, 1, C, O): the same W[i, j] for every x
+        return T.reshape(k * wp * C, wo * O)
 
     def _band_forward(self, X: np.ndarray, Ho: int, Wo: int, training: bool) -> np.ndarray:
-        N, H, W_, _ = X.shape
+        """Z = R @ T + b (see the class docstring)."""
+        N, H, W_, C = X.shape
         k, s, p, O = self.kernel, self.stride, self.pad, self.c_out
         Hp, Wp = H + 2 * p, W_ + 2 * p
         if p:
-            Xp = self._buffer("xpad", (N, Hp, Wp), X.dtype, keep=training)
-            Xp[:, p:p + H, p:p + W_] = X[..., 0]
+            Xp = self._buffer("xpad", (N, Hp, Wp, C), X.dtype, keep=training)
+            Xp[:, p:p + H, p:p + W_] = X
         else:
-            Xp = np.ascontiguousarray(X[..., 0])
-        sN, sH, sW = Xp.strides
-        rows = (self._buffer("rows", (N, Ho, k, Wp), X.dtype) if training
-                else np.empty((N, Ho, k, Wp), X.dtype))
-        np.copyto(rows, as_strided(Xp, (N, Ho, k, Wp), (sN, sH * s, sH, sW), writeable=False))
-        R = rows.reshape(N * Ho, k * Wp)
+            Xp = np.ascontiguousarray(X)
+        sN, sH, _, sC = Xp.strides  # a padded row is Wp*C contiguous values
+        rows = (self._buffer("rows", (N, Ho, k, Wp * C), X.dtype) if training
+                else np.empty((N, Ho, k, Wp * C), X.dtype))
+        np.copyto(rows, as_strided(Xp, (N, Ho, k, Wp * C), (sN, sH * s, sH, sC),
+                                   writeable=False))
+        R = rows.reshape(N * Ho, k * Wp * C)
         T = self._band_matrix(Wp, Wo)
         if training:
             self.rows, self.band_T, self.x_shape = R, T, X.shape
@@ -263,23 +274,24 @@ class Conv2D(Layer):
         return Z.reshape(N, Ho, Wo, O)
 
     def _band_backward(self, dZ: np.ndarray) -> np.ndarray | None:
-        N, H, W_, _ = self.x_shape
+        N, H, W_, C = self.x_shape
         k, s, p, O = self.kernel, self.stride, self.pad, self.c_out
         Ho, Wo = dZ.shape[1], dZ.shape[2]
         Wp = W_ + 2 * p
         dZ2 = dZ.reshape(N * Ho, Wo * O)
-        dT = (self.rows.T @ dZ2).reshape(k * Wp, Wo, O)
+        dT = (self.rows.T @ dZ2).reshape(k * Wp, C, Wo, O)
         rows, xs = _band_index(k, s, Wp, Wo)
-        self.grads["W"][:, :, 0, :] = dT[rows, xs].sum(axis=2)  # every place W[i, j] was put
+        self.grads["W"][...] = dT[rows, :, xs].sum(axis=2)  # every place W[i, j] was put
         colsum = np.matmul(self._ones(len(dZ2), dZ2.dtype), dZ2)  # ones @ dZ: see backward
         self.grads["b"][:] = colsum.reshape(Wo, O).sum(axis=0)
         if not self.needs_input_grad:
             return None
-        dR = (dZ2 @ self.band_T.T).reshape(N, Ho, k, Wp)
-        dXp = np.zeros((N, H + 2 * p, Wp), dZ.dtype)
+        dR = (dZ2 @ self.band_T.T).reshape(N, Ho, k, Wp * C)
+        dXp = np.zeros((N, H + 2 * p, Wp * C), dZ.dtype)
         for i in range(k):  # each output row's k input rows, added back where they came from
             dXp[:, i:i + s * Ho:s, :] += dR[:, :, i, :]
-        return dXp[:, p:p + H, p:p + W_, None]
+        dXp = dXp.reshape(N, H + 2 * p, Wp, C)
+        return dXp[:, p:p + H, p:p + W_] if p else dXp
 
     def config(self) -> dict[str, Any]:
         return {"c_in": self.c_in, "c_out": self.c_out, "kernel": self.kernel,
