@@ -56,6 +56,17 @@ def test_the_banded_way_is_chosen_where_it_was_measured_faster():
     assert not Conv2D(6, 16, kernel=5, band=False)._banded(12)
 
 
+def test_banded_rows_are_cut_into_blocks_that_keep_the_matmul_wide():
+    assert Conv2D(1, 6, kernel=5)._band_blocks(28) == 2   # LeNet-5: 2 blocks of 14 x 6 columns
+    assert Conv2D(6, 16, kernel=5)._band_blocks(8) == 2   # 2 blocks of 4 x 16
+    assert Conv2D(1, 3, kernel=5)._band_blocks(7) == 1    # too narrow to cut
+    assert Conv2D(1, 64, kernel=5)._band_blocks(28) == 28
+    conv = Conv2D(1, 6, kernel=5)
+    conv.band_blocks = 3
+    assert conv._band_blocks(28) == 1                     # forced, but 3 does not divide 28
+    assert conv._band_blocks(27) == 3
+
+
 @pytest.mark.parametrize("bias_column_max", [0, 32], ids=["bias added", "bias column"])
 def test_conv_matches_a_direct_loop(bias_column_max, monkeypatch):
     monkeypatch.setattr("digitnet.nn.conv.BIAS_COLUMN_MAX", bias_column_max)

@@ -93,6 +93,31 @@ def test_conv2d(rng, c_in, c_out, kernel, stride, padding, band):
     np.testing.assert_allclose(layer.grads["b"], db_ref.ravel(), **TOL)
 
 
+@pytest.mark.parametrize("c_in, c_out, kernel, stride, padding, blocks", [
+    (3, 4, 5, 1, "same", 2),          # each output row cut into blocks of 4 columns
+    (3, 4, 5, 1, "same", 4),
+    (2, 3, 3, 2, 1, 2),               # with stride 2: the blocks' input columns overlap less
+    (1, 2, 5, 1, "valid", 4),         # Wo = 4: blocks of one column
+])
+def test_banded_conv2d_in_blocks(rng, c_in, c_out, kernel, stride, padding, blocks):
+    layer = as_float64(dn.Conv2D(c_in, c_out, kernel, stride, padding, band=True))
+    layer.band_blocks = blocks
+    layer.params["b"][...] = rng.standard_normal(c_out)
+    layer.needs_input_grad = True
+    X = rng.standard_normal((2, 7, 8, c_in))
+    Z = layer.forward(X, training=True)
+    assert len(layer.rows) == 2 * Z.shape[1] * blocks  # it did cut the rows
+    Z_ref, cache = ref.conv_forward(X, layer.params["W"], layer.params["b"].reshape(1, 1, 1, -1),
+                                    stride=stride, pad=layer.pad)
+    np.testing.assert_allclose(Z, Z_ref, **TOL)
+    dZ = rng.standard_normal(Z.shape)
+    dX_ref, dW_ref, db_ref = ref.conv_backward(dZ, cache)
+    np.testing.assert_allclose(layer.backward(dZ), dX_ref, **TOL)
+    np.testing.assert_allclose(layer.grads["W"], dW_ref, **TOL)
+    np.testing.assert_allclose(layer.grads["b"], db_ref.ravel(), **TOL)
+    np.testing.assert_allclose(layer.forward(X), Z_ref, **TOL)  # predicting: no kept buffers
+
+
 @pytest.mark.parametrize("size, shape", [(2, (2, 6, 6, 3)), (2, (2, 7, 5, 2)), (3, (1, 9, 7, 2)),
                                          (4, (2, 9, 8, 2))])
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])

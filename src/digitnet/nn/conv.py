@@ -36,6 +36,8 @@ def _band_index(k: int, s: int, wp: int, wo: int) -> tuple[np.ndarray, np.ndarra
 
 #: the most filters and the longest padded row (Wp*C values) a layer is banded for by default
 BAND_MAX_OUT, BAND_MAX_ROW = 16, 128
+#: the fewest columns (b*O) a banded layer's matmul is cut down to (see Conv2D._band_blocks)
+BAND_MIN_WIDTH = 64
 
 #: k*k*C up to which the bias rides in the matmul as a column of ones (see Conv2D): measured
 #: faster forward and backward for K = 9 and 25; for K = 288 the backward's dW is ~10% slower
@@ -63,8 +65,12 @@ class Conv2D(Layer):
     matmul where im2col's is narrow (O columns): for 28x28, 1 -> 6, 5x5 ~2x faster here, for
     LeNet-5's 12x12, 6 -> 16 a backward ~30% faster (bench/profile_layers.py). Backward:
     dT = R.T @ dZ, and dW the sum of dT over the places each W[i, j] was copied to;
-    dR = dZ @ T.T added back row by row. ``band=True/False`` forces one way (tests: both give
-    the same numbers).
+    dR = dZ @ T.T added back row by row. Each output row is cut into G blocks of b = Wo/G
+    columns (``_band_blocks``): a block reads span = (b-1)*s + k input columns, T is then
+    (k*span*C, b*O), the same for every block, and R (N*Ho*G, k*span*C): the multiply-adds
+    wasted on T's zeros fall from Wp/k to span/k times im2col's (LeNet-5's step: -28% with both
+    layers banded in 2 blocks, against im2col for the second and 1 block for the first, 1 thread).
+    ``band=True/False`` forces one way, ``band_blocks`` a G (tests: all give the same numbers).
     Where the im2col matmul is narrow (k*k*C <= BIAS_COLUMN_MAX: a first layer), cols has one
     more column of ones and W one more row, b: Z = [cols 1] @ [W; b] adds the bias inside the
     matmul instead of in a pass of its own over Z, and [cols 1].T @ dZ gives dW and db at once
@@ -77,6 +83,7 @@ class Conv2D(Layer):
                  dtype: Any = np.float32, band: bool | None = None) -> None:
         super().__init__()
         self.band = band  # None: banded where it is the faster way (see _banded)
+        self.band_blocks: int | None = None  # None: chosen (see _band_blocks)
         self.c_in, self.c_out, self.kernel, self.stride = int(c_in), int(c_out), int(kernel), \
             int(stride)
         if min(self.c_in, self.c_out, self.kernel, self.stride) < 1:
@@ -240,15 +247,24 @@ class Conv2D(Layer):
         return (self.stride == 1 and self.kernel >= 5 and self.c_out <= BAND_MAX_OUT
                 and wp * self.c_in <= BAND_MAX_ROW)
 
-    def _band_matrix(self, wp: int, wo: int) -> np.ndarray:
-        """T (k*Wp*C, Wo*O): W[i, j, c, :] at row (i*Wp + x*s + j)*C + c, columns x*O .. x*O +
-        O - 1."""
+    def _band_matrix(self, span: int, b: int) -> np.ndarray:
+        """T (k*span*C, b*O): W[i, j, c, :] at row (i*span + x*s + j)*C + c, columns x*O .. x*O
+        + O - 1, for the b output columns x of a block (its k rows of ``span`` input pixels)."""
         k, C, O = self.kernel, self.c_in, self.c_out
-        rows, xs = _band_index(k, self.stride, wp, wo)
+        rows, xs = _band_index(k, self.stride, span, b)
         W = self.params["W"]
-        T = np.zeros((k * wp, C, wo, O), W.dtype)
+        T = np.zeros((k * span, C, b, O), W.dtype)
         T[rows, :, xs] = W[:, :, None]  # (k, k, 1, C, O): the same W[i, j] for every x
-        return T.reshape(k * wp * C, wo * O)
+        return T.reshape(k * span * C, b * O)
+
+    def _band_blocks(self, wo: int) -> int:
+        """G, the blocks each output row is cut into (a divisor of Wo): the most that still leave
+        the matmul BAND_MIN_WIDTH columns (b*O). Fewer, wider blocks waste multiply-adds on T's
+        zeros (~span/k times im2col's); more, narrower ones make a thin matmul."""
+        if self.band_blocks is not None:
+            return self.band_blocks if wo % self.band_blocks == 0 else 1
+        return max(g for g in range(1, wo + 1)
+                   if wo % g == 0 and (g == 1 or wo // g * self.c_out >= BAND_MIN_WIDTH))
 
     def _band_forward(self, X: np.ndarray, Ho: int, Wo: int, training: bool) -> np.ndarray:
         """Z = R @ T + b (see the class docstring)."""
@@ -260,17 +276,20 @@ class Conv2D(Layer):
             Xp[:, p:p + H, p:p + W_] = X
         else:
             Xp = np.ascontiguousarray(X)
-        sN, sH, _, sC = Xp.strides  # a padded row is Wp*C contiguous values
-        rows = (self._buffer("rows", (N, Ho, k, Wp * C), X.dtype) if training
-                else np.empty((N, Ho, k, Wp * C), X.dtype))
-        np.copyto(rows, as_strided(Xp, (N, Ho, k, Wp * C), (sN, sH * s, sH, sC),
+        G = self._band_blocks(Wo)
+        b = Wo // G
+        span = (b - 1) * s + k  # the input columns a block of b output columns reads
+        sN, sH, sW, sC = Xp.strides  # a padded row is Wp*C contiguous values
+        rows = (self._buffer("rows", (N, Ho, G, k, span * C), X.dtype) if training
+                else np.empty((N, Ho, G, k, span * C), X.dtype))
+        np.copyto(rows, as_strided(Xp, rows.shape, (sN, sH * s, sW * b * s, sH, sC),
                                    writeable=False))
-        R = rows.reshape(N * Ho, k * Wp * C)
-        T = self._band_matrix(Wp, Wo)
+        R = rows.reshape(N * Ho * G, k * span * C)
+        T = self._band_matrix(span, b)
         if training:
             self.rows, self.band_T, self.x_shape = R, T, X.shape
         Z = R @ T
-        Z += np.tile(self.params["b"], Wo)
+        Z += np.tile(self.params["b"], b)
         return Z.reshape(N, Ho, Wo, O)
 
     def _band_backward(self, dZ: np.ndarray) -> np.ndarray | None:
@@ -278,18 +297,23 @@ class Conv2D(Layer):
         k, s, p, O = self.kernel, self.stride, self.pad, self.c_out
         Ho, Wo = dZ.shape[1], dZ.shape[2]
         Wp = W_ + 2 * p
-        dZ2 = dZ.reshape(N * Ho, Wo * O)
-        dT = (self.rows.T @ dZ2).reshape(k * Wp, C, Wo, O)
-        rows, xs = _band_index(k, s, Wp, Wo)
+        G = len(self.rows) // (N * Ho)
+        b = Wo // G
+        span = (b - 1) * s + k
+        dZ2 = dZ.reshape(N * Ho * G, b * O)
+        dT = (self.rows.T @ dZ2).reshape(k * span, C, b, O)
+        rows, xs = _band_index(k, s, span, b)
         self.grads["W"][...] = dT[rows, :, xs].sum(axis=2)  # every place W[i, j] was put
         colsum = np.matmul(self._ones(len(dZ2), dZ2.dtype), dZ2)  # ones @ dZ: see backward
-        self.grads["b"][:] = colsum.reshape(Wo, O).sum(axis=0)
+        self.grads["b"][:] = colsum.reshape(b, O).sum(axis=0)
         if not self.needs_input_grad:
             return None
-        dR = (dZ2 @ self.band_T.T).reshape(N, Ho, k, Wp * C)
+        dR = (dZ2 @ self.band_T.T).reshape(N, Ho, G, k, span * C)
         dXp = np.zeros((N, H + 2 * p, Wp * C), dZ.dtype)
-        for i in range(k):  # each output row's k input rows, added back where they came from
-            dXp[:, i:i + s * Ho:s, :] += dR[:, :, i, :]
+        for i in range(k):  # each block's k input rows, added back where they came from
+            for g in range(G):
+                x0 = g * b * s * C
+                dXp[:, i:i + s * Ho:s, x0:x0 + span * C] += dR[:, :, g, i]
         dXp = dXp.reshape(N, H + 2 * p, Wp, C)
         return dXp[:, p:p + H, p:p + W_] if p else dXp
 
