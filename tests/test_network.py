@@ -43,6 +43,15 @@ def test_predict_rejects_wrong_shape():
         dn.build_network("784-10").predict(np.zeros((2, 30)))
 
 
+@pytest.mark.parametrize("spec", ["784-16-10", "lenet5", "cnn", "conv4-bn-pool2-gap-10"])
+def test_no_images_in_gives_no_answers_out(spec):
+    net = dn.build_network(spec)
+    empty = np.zeros((0, 784), np.float32)
+    assert net.forward(empty).shape == (0, 10)        # Reshape and Flatten with N = 0
+    assert net.predict(np.zeros((0, 28, 28))).shape == (0,)
+    assert net.predict_proba(empty).shape == (0, 10)
+
+
 def test_same_seed_same_network_different_seed_different():
     a, b, c = (dn.build_network("784-16-10", seed=s) for s in (1, 1, 2))
     assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights(), strict=True))

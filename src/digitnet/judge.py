@@ -69,7 +69,8 @@ def applies(model: Any) -> bool:
 def digit_scores(X: np.ndarray) -> np.ndarray:
     """The detector's score per input, (N,) in [0, 1]: near 1 for a digit, near 0 otherwise."""
     net, _ = detector()
-    return net.predict_proba(np.asarray(X, np.float32).reshape(len(X), -1))[:, 1]
+    X = np.asarray(X, np.float32)
+    return net.predict_proba(X.reshape(len(X), int(np.prod(X.shape[1:]))))[:, 1]  # N may be 0
 
 
 def judge(model: Any, X: np.ndarray) -> tuple[np.ndarray, list[str | None]]:

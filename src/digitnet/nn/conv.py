@@ -482,7 +482,7 @@ class Flatten(Layer):
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         if training:
             self.x_shape = X.shape
-        return X.reshape(len(X), -1)
+        return X.reshape(len(X), int(np.prod(X.shape[1:])))  # not -1: N may be 0
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         return dA.reshape(self.x_shape)
@@ -500,9 +500,10 @@ class Reshape(Layer):
         self.n_in = int(np.prod(self.shape))
 
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        if X[0].size != self.n_in:
+        per_image = int(np.prod(X.shape[1:]))
+        if per_image != self.n_in:
             raise SpecError(f"Reshape{self.shape} expects {self.n_in} values per image, "
-                            f"got {X[0].size}")
+                            f"got {per_image}")
         if training:
             self.x_shape = X.shape
         return X.reshape(len(X), *self.shape)

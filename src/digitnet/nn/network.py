@@ -252,7 +252,7 @@ class Network:
         X = np.asarray(X)
         n = self.n_inputs
         if X.ndim >= 2 and X.ndim != 2:
-            X = X.reshape(len(X), -1)
+            X = X.reshape(len(X), int(np.prod(X.shape[1:])))  # not -1: N may be 0
         if X.ndim != 2 or X.shape[1] != n:
             columns = images_problem(X, n)
             if columns:
