@@ -273,3 +273,14 @@ def test_measuring_on_a_csv_uses_only_rows_the_model_did_not_learn_from(tmp_path
     assert run("evaluate", str(models[None]), *data, "--test-size", "30")[0] == 0
     # predicting is not measuring: every row may be labelled
     assert run("predict", str(models["0"]), *data, "--test-size", "50")[0] == 0
+    # the same file under another name (a copy) or path is known by its bytes
+    copy = tmp_path / "elsewhere" / "copy.csv"
+    copy.parent.mkdir()
+    copy.write_bytes(train_csv.read_bytes())
+    for model in ("0", "12"):
+        code, _, err = run("evaluate", str(models[model]), "--data", str(copy), "--test-size",
+                           "13")
+        assert code == 1 and ("trained on every row" if model == "0" else "held out only") in err
+    changed = tmp_path / "changed.csv"  # other bytes: another file, nothing to check
+    changed.write_bytes(train_csv.read_bytes().replace(b"\n", b"\r\n"))
+    assert run("evaluate", str(models["0"]), "--data", str(changed), "--test-size", "13")[0] == 0

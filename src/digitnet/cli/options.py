@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data import DATASET_NAMES, Dataset, load_dataset
 from ..data.datasets import CSV_TEST_FRACTION
+from ..data.kaggle import csv_digest
 from ..errors import DigitnetError, SpecError
 from ..files import file_problem
 from ..modelfile import load_model
@@ -219,9 +220,8 @@ def check_held_out(args: argparse.Namespace, model: Network | Ensemble) -> None:
     learned from). Any other data: nothing to check (IDX test files are separate)."""
     training = (getattr(model, "meta", None) or {}).get("training") or {}
     source = args.data or args.dataset or args.default_dataset
-    trained_on = training.get("data")
-    if not (isinstance(source, str) and isinstance(trained_on, str)
-            and source.lower().endswith(".csv") and _same_file(source, trained_on)):
+    if not (isinstance(source, str) and source.lower().endswith(".csv")
+            and _trained_on(source, training)):
         return
     held = training.get("test_size")
     held = held if isinstance(held, int) and not isinstance(held, bool) else None
@@ -238,6 +238,16 @@ def check_held_out(args: argparse.Namespace, model: Network | Ensemble) -> None:
         raise SpecError(f"--test-size {args.test_size:,}: {args.model} held out only the first "
                         f"{held:,} test rows of {source} and learned from the others; use "
                         f"--test-size {held:,} or fewer (or leave it out)")
+
+
+def _trained_on(source: str, training: dict[str, Any]) -> bool:
+    """Whether ``source`` is the file the model was trained on: the path it recorded (as given
+    then: relative to wherever training ran), or else the same bytes (its SHA-256, recorded
+    since 2026-11-24): a copy, or the same file reached by another relative path."""
+    trained_on, digest = training.get("data"), training.get("data_sha256")
+    if isinstance(trained_on, str) and _same_file(source, trained_on):
+        return True
+    return isinstance(digest, str) and csv_digest(source) == digest
 
 
 def _same_file(a: str, b: str) -> bool:

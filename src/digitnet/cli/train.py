@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.kaggle import csv_digest
 from ..errors import SpecError, TrainingError
 from ..limits import MAX_ENSEMBLE
 from ..metrics import reliability
@@ -209,6 +210,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_options(args)
     check_outputs(args)
     ds = options.load_data(args, val_size=0.1)
+    if isinstance(args.data, str) and args.data.lower().endswith(".csv"):
+        # saved with the model: evaluate knows the file again under any path (check_held_out)
+        args.data_sha256 = csv_digest(args.data)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     spec = args.model
     if args.binary is not None:
