@@ -134,6 +134,10 @@ def _edit(path, out, change):
     (lambda s, a: s["options"].update(epochs=0), "options.epochs"),
     (lambda s, a: s["options"].update(betas=[0.9, 1.5]), "options.betas"),
     (lambda s, a: s["options"].update(augment={"rotate": "x"}), "options.augment"),
+    (lambda s, a: s["options"].update(augment={"rotate": 1, "scale": 0, "shift": 0, "image_shape":
+                                               [28, 28], "shear": 3}), "options.augment"),
+    (lambda s, a: s["options"].update(augment={"rotate": 1, "scale": 0, "shift": 0, "image_shape":
+                                               [28, 28], "elastic": -1}), "options.augment"),
     (lambda s, a: s.update(epochs_done="one"), "epochs_done"),
     (lambda s, a: s.update(epochs_done=99), "epochs_done"),
     (lambda s, a: s.update(rng={"bit_generator": "MT19937"}), "train_state.rng"),

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
+from .augment import Augment
 from .errors import DigitnetError, ModelFileError, SpecError
 from .files import file_problem, replace_file
 from .limits import MAX_PARAMS
@@ -368,6 +370,22 @@ def _n_classes(net: Network) -> int | None:
         return None
 
 
+
+#: the keys of a saved augmentation: Augment's fields (a file with others cannot be resumed)
+AUGMENT_FIELDS = tuple(f.name for f in fields(Augment))
+
+
+def _augment_ok(a: Any, num: Any, whole: Any) -> bool:
+    """Whether a training state's ``augment`` is an Augment's ranges: its fields and no others
+    (``elastic`` may be missing: files from before it), numbers, and an image shape."""
+    if not isinstance(a, dict) or not set(a) <= set(AUGMENT_FIELDS):
+        return False
+    shape = a.get("image_shape")
+    return (all(num(a.get(k), 0, 1e6) for k in ("rotate", "scale", "shift"))
+            and num(a.get("elastic", 0), 0, 1e6)
+            and isinstance(shape, list) and len(shape) == 2 and all(whole(v, 1) for v in shape))
+
+
 def read_train_state(archive: ModelArchive, info: Any,
                      headers: dict[str, tuple[str, ArrayHeader]], net: Network) -> TrainState:
     """The training state a resumable file keeps (``save_model(..., resumable=True)``), every
@@ -407,12 +425,8 @@ def read_train_state(archive: ModelArchive, info: Any,
              "null or two numbers in [0, 1)"),
             ("patience", o.get("patience") is None or whole(o["patience"], 1),
              "null or a whole number >= 1"),
-            ("augment", o.get("augment") is False or isinstance(o.get("augment"), dict) and all(
-                num(o["augment"].get(k), 0, 1e6) for k in ("rotate", "scale", "shift"))
-             and isinstance(o["augment"].get("image_shape"), list)
-             and len(o["augment"]["image_shape"]) == 2
-             and all(whole(v, 1) for v in o["augment"]["image_shape"]),
-             "false or the ranges of an augmentation (rotate, scale, shift, image_shape)")):
+            ("augment", o.get("augment") is False or _augment_ok(o.get("augment"), num, whole),
+             f"false or the ranges of an augmentation ({', '.join(AUGMENT_FIELDS)})")):
         want(f"options.{key}", ok, what, o.get(key))
     n = o["n_train"]
     for key in ("epochs_done", "step"):
