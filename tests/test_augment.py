@@ -46,3 +46,45 @@ def test_augment_true_is_the_default_augmentation(sample):
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_array_equal(runs[2], runs[3])
     assert not np.array_equal(runs[0], runs[2])
+
+
+def test_an_elastic_warp_is_smooth_bounded_and_off_by_default(sample):
+    from digitnet.augment import _warp
+    rng = np.random.default_rng(0)
+    field = _warp(rng, 64, 2.0, 28, 28, np.dtype(np.float32)).reshape(64, 28, 28)
+    assert np.abs(field).max() <= 2.0 and np.abs(field).max() > 1.0
+    # smooth: control points 9 pixels apart, so neighbours move by at most 2 * 2 / 9 pixels
+    assert np.abs(np.diff(field, axis=1)).max() <= 4 / 9 + 1e-5
+    assert np.abs(np.diff(field, axis=2)).max() <= 4 / 9 + 1e-5
+    assert np.abs(field[:, 1:] - field[:, :-1]).mean() > 0.01  # and does move
+    x = sample.x_train[:16]
+    np.testing.assert_array_equal(Augment(elastic=0)(x, np.random.default_rng(1)),
+                                  Augment()(x, np.random.default_rng(1)))
+    warped = Augment(0, 0, 0, elastic=2.0)(x, np.random.default_rng(1))
+    assert not np.allclose(warped, x, atol=0.05)
+    # the digit is bent, not moved away: its ink stays about where it was
+    ink = (x > 0.5).reshape(16, 28, 28)
+    ink2 = (warped > 0.5).reshape(16, 28, 28)
+    for a, b in zip(ink, ink2, strict=True):
+        assert np.abs(np.argwhere(a).mean(0) - np.argwhere(b).mean(0)).max() < 2.0
+
+
+def test_cli_elastic_trains_with_the_warp_and_saves_it(tmp_path, capsys):
+    from digitnet.cli import main
+
+    out = tmp_path / "m.npz"
+    assert main(["train", "--model", "784-8-10", "--epochs", "1", "--train-size", "300",
+                 "--elastic", "1.5", "--resumable", "--out", str(out)]) == 0
+    assert "augmented (elastic 1.5 px)" in capsys.readouterr().err  # mlp's recipe: no augment
+    state = dn.load_model(out).train_state
+    assert state.options["augment"]["elastic"] == 1.5
+    for argv, message in [(["--model", "784-8-10", "--no-augment", "--elastic", "2"],
+                           "leave out --no-augment"),
+                          (["--resume", str(out), "--elastic", "1"], "leave out --elastic"),
+                          (["--model", "784-8-10", "--elastic", "-1"], "must be a number")]:
+        try:
+            code = main(["train", "--epochs", "2", *argv])
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+        err = capsys.readouterr().err
+        assert code in (1, 2) and message in err, err

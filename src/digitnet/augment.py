@@ -1,10 +1,15 @@
 """On-the-fly data augmentation: each training image gets its own small random affine transform
-(rotation, scale, shift), so the network sees a slightly different digit every epoch.
+(rotation, scale, shift), and optionally a smooth elastic warp, so the network sees a slightly
+different digit every epoch.
 
 For an output pixel p (row, column) the source position is
 
-    q = c + S^-1 R^-1 (p - c - t)        c = image centre, R = rotation by angle a,
-                                         S = scale s, t = shift (dy, dx)
+    q = c + S^-1 R^-1 (p - c - t) + e(p)   c = image centre, R = rotation by angle a,
+                                           S = scale s, t = shift (dy, dx)
+
+where e is the elastic displacement (Simard et al. 2003 smooth a random field with a Gaussian;
+here the field is drawn at a 4x4 grid of control points, each moved up to ``elastic`` pixels,
+and interpolated bilinearly between them: just as smooth at this size, and one small matmul)
 
 and the new value is read from X by bilinear interpolation (0 outside the image). All images of
 a batch are transformed at once: the source positions are (N, H*W) arrays and the reads are four
@@ -21,12 +26,14 @@ import numpy as np
 @dataclass(frozen=True)
 class Augment:
     """Ranges of the random transforms: rotation in degrees, scale as a fraction, shift in
-    pixels; each is drawn uniformly in [-x, +x] per image."""
+    pixels; each is drawn uniformly in [-x, +x] per image. ``elastic``: the most an elastic
+    warp's control point moves, in pixels (0: no warp)."""
 
     rotate: float = 10.0
     scale: float = 0.1
     shift: float = 2.0
     image_shape: tuple[int, int] = (28, 28)
+    elastic: float = 0.0
 
     def __call__(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """X: (N, H*W) images as rows -> (N, H*W) transformed copies, same dtype."""
@@ -44,6 +51,9 @@ class Augment:
         cos, sin = (np.cos(a) / s)[:, None], (np.sin(a) / s)[:, None]
         qy = cos * py - sin * px + cy                       # inverse rotation and scale
         qx = sin * py + cos * px + cx
+        if self.elastic:
+            qy = qy + _warp(rng, N, self.elastic, H, W, dt)
+            qx = qx + _warp(rng, N, self.elastic, H, W, dt)
         y0, x0 = np.floor(qy), np.floor(qx)
         fy, fx = qy - y0, qx - x0
         y0, x0 = y0.astype(np.intp), x0.astype(np.intp)
@@ -57,3 +67,23 @@ class Augment:
             idx = base + np.where(inside, yy * W + xx, 0)
             out += np.where(inside, flat[idx], 0) * w
         return out
+
+
+#: control points per side of an elastic warp's grid
+ELASTIC_GRID = 4
+
+
+def _spread(n: int, size: int, dt: np.dtype) -> np.ndarray:
+    """(n, size): row i holds the weights bilinear interpolation gives control point i (of n,
+    evenly spaced from the first pixel to the last) at each of ``size`` pixels."""
+    u = np.linspace(0, n - 1, size)
+    return np.maximum(0, 1 - np.abs(u[None, :] - np.arange(n)[:, None])).astype(dt)
+
+
+def _warp(rng: np.random.Generator, N: int, most: float, H: int, W: int,
+          dt: np.dtype) -> np.ndarray:
+    """(N, H*W) smooth displacements, one field per image: a random move in [-most, most] at each
+    of ELASTIC_GRID x ELASTIC_GRID control points, interpolated bilinearly: Ur^T D Uc."""
+    g = ELASTIC_GRID
+    D = rng.uniform(-most, most, (N, g, g)).astype(dt)
+    return (_spread(g, H, dt).T @ D @ _spread(g, W, dt)).reshape(N, H * W)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..augment import Augment
 from ..data.kaggle import csv_digest
 from ..errors import SpecError, TrainingError
 from ..limits import MAX_ENSEMBLE
@@ -65,6 +66,9 @@ def add_parser(sub: Any) -> None:
                    help="ramp the learning rate up linearly over the first EPOCHS epochs")
     o.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random small rotations, scalings and shifts of training images")
+    o.add_argument("--elastic", type=options.number(0), default=None, metavar="PIXELS",
+                   help="augment, and also bend each training image by a smooth random warp "
+                   "that moves its points up to PIXELS pixels (default 0: none; 2 suits MNIST)")
     o.add_argument("--patience", type=options.count(1), default=None, metavar="N",
                    help="stop when validation loss has not improved for N epochs")
     o.add_argument("--label-smoothing", type=options.number(0, 1, below=True), default=None,
@@ -116,6 +120,10 @@ def fill_recipe(args: argparse.Namespace) -> None:
 def check_options(args: argparse.Namespace) -> None:
     """Fill in the recipe, and fail before loading any data when options cannot work together
     (each value alone was checked by its option's type, see options.count and options.number)."""
+    if args.elastic and args.augment is False:
+        raise UsageError("--elastic bends the augmented images: leave out --no-augment")
+    if args.elastic:
+        args.augment = True
     fill_recipe(args)
     if not args.warmup <= args.epochs:
         raise SpecError(f"--warmup must be between 0 and --epochs ({args.epochs}), "
@@ -155,8 +163,9 @@ def nothing_trained(args: argparse.Namespace, error: TrainingError | None) -> in
 RESUME_KEEPS = {"model": "mlp", "activation": "relu", "init": None, "dropout": None,
                 "binary": None, "float64": False, "ensemble": 1, "tta": 1, "init_from": None,
                 "optimizer": None, "lr": None, "batch_size": None, "weight_decay": 0.0,
-                "schedule": None, "warmup": None, "augment": None, "patience": None,
-                "label_smoothing": None, "betas": None, "momentum": None, "resumable": False}
+                "schedule": None, "warmup": None, "augment": None, "elastic": None,
+                "patience": None, "label_smoothing": None, "betas": None, "momentum": None,
+                "resumable": False}
 
 
 def resume_args(args: argparse.Namespace) -> Network:
@@ -237,7 +246,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"lr {args.lr:g} {args.schedule}"
                 + (f" (warmup {args.warmup:g})" if args.warmup else "")
                 + f", {args.epochs} epochs, batch {args.batch_size}"
-                + (", augmented" if args.augment else ""))
+                + (", augmented" if args.augment else "")
+                + (f" (elastic {args.elastic:g} px)" if args.augment and args.elastic else ""))
         if args.ensemble > 1:
             say(f"member {k + 1} of {args.ensemble} (seed {seed})")
         if resumed is not None:
@@ -257,7 +267,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                              warmup=args.warmup, weight_decay=args.weight_decay,
                              betas=args.betas, momentum=args.momentum,
                              label_smoothing=args.label_smoothing, patience=args.patience,
-                             seed=seed, augment=bool(args.augment), threads=args.threads,
+                             seed=seed, threads=args.threads,
+                             augment=Augment(elastic=args.elastic or 0.0) if args.augment
+                             else False,
                              progress=not args.quiet, on_epoch=checkpoint)
         except TrainingError as e:
             error, hist = e, getattr(e, "history", History())
