@@ -247,15 +247,15 @@ class Conv2D(Layer):
         return (self.stride == 1 and self.kernel >= 5 and self.c_out <= BAND_MAX_OUT
                 and wp * self.c_in <= BAND_MAX_ROW)
 
-    def _band_matrix(self, span: int, b: int) -> np.ndarray:
-        """T (k*span*C, b*O): W[i, j, c, :] at row (i*span + x*s + j)*C + c, columns x*O .. x*O
-        + O - 1, for the b output columns x of a block (its k rows of ``span`` input pixels)."""
+    def _band_matrix(self, span: int, bw: int) -> np.ndarray:
+        """T (k*span*C, bw*O): W[i, j, c, :] at row (i*span + x*s + j)*C + c, columns x*O ..
+        x*O + O - 1, for the bw output columns x of a block (its k rows of ``span`` inputs)."""
         k, C, O = self.kernel, self.c_in, self.c_out
-        rows, xs = _band_index(k, self.stride, span, b)
+        rows, xs = _band_index(k, self.stride, span, bw)
         W = self.params["W"]
-        T = np.zeros((k * span, C, b, O), W.dtype)
+        T = np.zeros((k * span, C, bw, O), W.dtype)
         T[rows, :, xs] = W[:, :, None]  # (k, k, 1, C, O): the same W[i, j] for every x
-        return T.reshape(k * span * C, b * O)
+        return T.reshape(k * span * C, bw * O)
 
     def _band_blocks(self, wo: int) -> int:
         """G, the blocks each output row is cut into (a divisor of Wo): the most that still leave
@@ -277,19 +277,19 @@ class Conv2D(Layer):
         else:
             Xp = np.ascontiguousarray(X)
         G = self._band_blocks(Wo)
-        b = Wo // G
-        span = (b - 1) * s + k  # the input columns a block of b output columns reads
+        bw = Wo // G  # the width of a block (b in the class docstring)
+        span = (bw - 1) * s + k  # the input columns a block of bw output columns reads
         sN, sH, sW, sC = Xp.strides  # a padded row is Wp*C contiguous values
         rows = (self._buffer("rows", (N, Ho, G, k, span * C), X.dtype) if training
                 else np.empty((N, Ho, G, k, span * C), X.dtype))
-        np.copyto(rows, as_strided(Xp, rows.shape, (sN, sH * s, sW * b * s, sH, sC),
+        np.copyto(rows, as_strided(Xp, rows.shape, (sN, sH * s, sW * bw * s, sH, sC),
                                    writeable=False))
         R = rows.reshape(N * Ho * G, k * span * C)
-        T = self._band_matrix(span, b)
+        T = self._band_matrix(span, bw)
         if training:
             self.rows, self.band_T, self.x_shape = R, T, X.shape
         Z = R @ T
-        Z += np.tile(self.params["b"], b)
+        Z += np.tile(self.params["b"], bw)
         return Z.reshape(N, Ho, Wo, O)
 
     def _band_backward(self, dZ: np.ndarray) -> np.ndarray | None:
@@ -297,22 +297,22 @@ class Conv2D(Layer):
         k, s, p, O = self.kernel, self.stride, self.pad, self.c_out
         Ho, Wo = dZ.shape[1], dZ.shape[2]
         Wp = W_ + 2 * p
-        G = len(self.rows) // (N * Ho)
-        b = Wo // G
-        span = (b - 1) * s + k
-        dZ2 = dZ.reshape(N * Ho * G, b * O)
-        dT = (self.rows.T @ dZ2).reshape(k * span, C, b, O)
-        rows, xs = _band_index(k, s, span, b)
+        G = self._band_blocks(Wo)
+        bw = Wo // G
+        span = (bw - 1) * s + k
+        dZ2 = dZ.reshape(N * Ho * G, bw * O)
+        dT = (self.rows.T @ dZ2).reshape(k * span, C, bw, O)
+        rows, xs = _band_index(k, s, span, bw)
         self.grads["W"][...] = dT[rows, :, xs].sum(axis=2)  # every place W[i, j] was put
         colsum = np.matmul(self._ones(len(dZ2), dZ2.dtype), dZ2)  # ones @ dZ: see backward
-        self.grads["b"][:] = colsum.reshape(b, O).sum(axis=0)
+        self.grads["b"][:] = colsum.reshape(bw, O).sum(axis=0)
         if not self.needs_input_grad:
             return None
         dR = (dZ2 @ self.band_T.T).reshape(N, Ho, G, k, span * C)
         dXp = np.zeros((N, H + 2 * p, Wp * C), dZ.dtype)
         for i in range(k):  # each block's k input rows, added back where they came from
             for g in range(G):
-                x0 = g * b * s * C
+                x0 = g * bw * s * C
                 dXp[:, i:i + s * Ho:s, x0:x0 + span * C] += dR[:, :, g, i]
         dXp = dXp.reshape(N, H + 2 * p, Wp, C)
         return dXp[:, p:p + H, p:p + W_] if p else dXp
