@@ -81,7 +81,7 @@ def test_cli_elastic_trains_with_the_warp_and_saves_it(tmp_path, capsys):
     for argv, message in [(["--model", "784-8-10", "--no-augment", "--elastic", "2"],
                            "leave out --no-augment"),
                           (["--resume", str(out), "--elastic", "1"], "leave out --elastic"),
-                          (["--model", "784-8-10", "--elastic", "-1"], "must be a number")]:
+                          (["--model", "784-8-10", "--elastic", "-1"], "in [0, 8]")]:
         try:
             code = main(["train", "--epochs", "2", *argv])
         except SystemExit as e:  # argparse's own errors

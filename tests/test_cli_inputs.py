@@ -44,6 +44,8 @@ def cases():
             ("--warmup", "-1", NUMBER), ("--warmup", "nan", NUMBER), ("--warmup", "inf", NUMBER),
             ("--warmup", "2", "--warmup must be between 0 and --epochs"),
             ("--patience", "0", COUNT), ("--patience", "-1", COUNT),
+            ("--elastic", "-1", "in [0, 8]"), ("--elastic", "9", "in [0, 8]"),
+            ("--elastic", "nan", NUMBER), ("--elastic", "x", NUMBER),
             ("--binary", "-1", COUNT), ("--binary", "10", "class 0..9"),
             ("--schedule", "wavy", "invalid choice"),
             ("--label-smoothing", "1", "in [0, 1)"), ("--label-smoothing", "-0.1", "in [0, 1)"),

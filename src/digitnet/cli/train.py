@@ -66,9 +66,10 @@ def add_parser(sub: Any) -> None:
                    help="ramp the learning rate up linearly over the first EPOCHS epochs")
     o.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random small rotations, scalings and shifts of training images")
-    o.add_argument("--elastic", type=options.number(0), default=None, metavar="PIXELS",
+    o.add_argument("--elastic", type=options.number(0, 8), default=None, metavar="PIXELS",
                    help="augment, and also bend each training image by a smooth random warp "
-                   "that moves its points up to PIXELS pixels (default 0: none; 2 suits MNIST)")
+                   "that moves its points up to PIXELS pixels, at most 8 (default 0: none; 2 "
+                   "suits MNIST)")
     o.add_argument("--patience", type=options.count(1), default=None, metavar="N",
                    help="stop when validation loss has not improved for N epochs")
     o.add_argument("--label-smoothing", type=options.number(0, 1, below=True), default=None,
