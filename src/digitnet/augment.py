@@ -52,8 +52,8 @@ class Augment:
         qy = cos * py - sin * px + cy                       # inverse rotation and scale
         qx = sin * py + cos * px + cx
         if self.elastic:
-            qy = qy + _warp(rng, N, self.elastic, H, W, dt)
-            qx = qx + _warp(rng, N, self.elastic, H, W, dt)
+            ey, ex = _warp(rng, N, self.elastic, H, W, dt)
+            qy, qx = qy + ey, qx + ex
         y0, x0 = np.floor(qy), np.floor(qx)
         fy, fx = qy - y0, qx - x0
         y0, x0 = y0.astype(np.intp), x0.astype(np.intp)
@@ -82,8 +82,9 @@ def _spread(n: int, size: int, dt: np.dtype) -> np.ndarray:
 
 def _warp(rng: np.random.Generator, N: int, most: float, H: int, W: int,
           dt: np.dtype) -> np.ndarray:
-    """(N, H*W) smooth displacements, one field per image: a random move in [-most, most] at each
-    of ELASTIC_GRID x ELASTIC_GRID control points, interpolated bilinearly: Ur^T D Uc."""
+    """(2, N, H*W) smooth displacements, rows then columns, one field each per image: a random
+    move in [-most, most] at each of ELASTIC_GRID x ELASTIC_GRID control points, interpolated
+    bilinearly: Ur^T D Uc."""
     g = ELASTIC_GRID
-    D = rng.uniform(-most, most, (N, g, g)).astype(dt)
-    return (_spread(g, H, dt).T @ D @ _spread(g, W, dt)).reshape(N, H * W)
+    D = rng.uniform(-most, most, (2, N, g, g)).astype(dt)
+    return (_spread(g, H, dt).T @ D @ _spread(g, W, dt)).reshape(2, N, H * W)

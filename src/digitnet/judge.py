@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import ModelFileError
 from .modelfile import load_model
+from .nn.layers import as_rows
 from .nn.network import Network
 
 #: the shipped detector
@@ -69,8 +70,7 @@ def applies(model: Any) -> bool:
 def digit_scores(X: np.ndarray) -> np.ndarray:
     """The detector's score per input, (N,) in [0, 1]: near 1 for a digit, near 0 otherwise."""
     net, _ = detector()
-    X = np.asarray(X, np.float32)
-    return net.predict_proba(X.reshape(len(X), int(np.prod(X.shape[1:]))))[:, 1]  # N may be 0
+    return net.predict_proba(as_rows(np.asarray(X, np.float32)))[:, 1]
 
 
 def judge(model: Any, X: np.ndarray) -> tuple[np.ndarray, list[str | None]]:

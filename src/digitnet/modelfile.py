@@ -370,7 +370,6 @@ def _n_classes(net: Network) -> int | None:
         return None
 
 
-
 #: the keys of a saved augmentation: Augment's fields (a file with others cannot be resumed)
 AUGMENT_FIELDS = tuple(f.name for f in fields(Augment))
 

@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..errors import SpecError
 from .init import get_initializer
-from .layers import Layer
+from .layers import Layer, as_rows
 
 
 def _pair_out(size: int, k: int, stride: int, pad: int) -> int:
@@ -482,7 +482,7 @@ class Flatten(Layer):
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         if training:
             self.x_shape = X.shape
-        return X.reshape(len(X), int(np.prod(X.shape[1:])))  # not -1: N may be 0
+        return as_rows(X)
 
     def backward(self, dA: np.ndarray) -> np.ndarray:
         return dA.reshape(self.x_shape)

@@ -31,6 +31,12 @@ from ..errors import SpecError
 from .init import get_initializer
 
 
+def as_rows(X: np.ndarray) -> np.ndarray:
+    """(N, ...) -> (N, values per example): one example per row, a view where NumPy can. Unlike
+    ``X.reshape(len(X), -1)`` it works for N = 0 (an empty batch)."""
+    return X.reshape(len(X), int(np.prod(X.shape[1:])))
+
+
 class Layer:
     """Base class: a layer without parameters that passes its input through."""
 

@@ -12,7 +12,7 @@ from ..threads import SHARED, blas_threads, choose, executor
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .checks import images_problem, label_problem
 from .conv import Flatten
-from .layers import BatchNorm, Dense, Dropout, Layer
+from .layers import BatchNorm, Dense, Dropout, Layer, as_rows
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .sizes import plan_network
 
@@ -252,7 +252,7 @@ class Network:
         X = np.asarray(X)
         n = self.n_inputs
         if X.ndim >= 2 and X.ndim != 2:
-            X = X.reshape(len(X), int(np.prod(X.shape[1:])))  # not -1: N may be 0
+            X = as_rows(X)
         if X.ndim != 2 or X.shape[1] != n:
             columns = images_problem(X, n)
             if columns:
