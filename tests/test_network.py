@@ -103,3 +103,51 @@ def test_predicting_runs_in_chunks_that_fit_the_caches_and_gives_the_same_answer
     loss, acc = net.evaluate(X, y, batch_size=1000)
     assert acc == np.mean(Z.argmax(axis=1) == y)
     assert loss == pytest.approx(net.loss.value(Z, y), rel=1e-5)
+
+
+def _with_batchnorm_statistics(net: dn.Network, seed: int = 1) -> dn.Network:
+    """``net`` with BatchNorm statistics and parameters far from their initial 0 and 1."""
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        if isinstance(layer, dn.BatchNorm):
+            layer.state["running_mean"][:] = rng.normal(size=layer.n)
+            layer.state["running_var"][:] = rng.random(layer.n) + 0.5
+            layer.params["gamma"][:] = rng.normal(size=layer.n)
+            layer.params["beta"][:] = rng.normal(size=layer.n)
+    return net
+
+
+@pytest.mark.parametrize("spec, kept", [
+    ("conv8-bn-pool2-conv16-bn-pool2-10", 9),       # two convolutions, each with its BatchNorm
+    ("784-64-bn-32-bn-10", 7),                      # dense layers
+    ("conv8k5v-bn-gap-10", 6),                      # LeNet-style 5x5 (the banded way)
+])
+def test_predicting_folds_each_batchnorm_into_the_layer_before_it(spec, kept):
+    from digitnet.nn.network import fold_batchnorm
+
+    net = _with_batchnorm_statistics(dn.build_network(spec, seed=0))
+    before = [w.copy() for w in net.get_weights()]
+    folded = fold_batchnorm(net.layers)
+    assert len(folded) == kept
+    assert not any(isinstance(layer, dn.BatchNorm) for layer in folded)
+    X = np.random.default_rng(0).random((300, 784), dtype=np.float32)
+    Z = net.forward(X)                       # the textbook way: BatchNorm as a layer of its own
+    A = X
+    for layer in folded:
+        A = layer.forward(A, False)
+    np.testing.assert_allclose(A, Z, rtol=1e-4, atol=1e-4 * np.abs(Z).max())
+    np.testing.assert_allclose(net.logits(X), Z, rtol=1e-4, atol=1e-4 * np.abs(Z).max())
+    for w, w0 in zip(net.get_weights(), before, strict=True):   # the network is unchanged
+        np.testing.assert_array_equal(w, w0)
+
+
+def test_batchnorm_not_after_a_convolution_or_a_learners_own_layer_is_not_folded():
+    from digitnet.nn.network import fold_batchnorm
+
+    class MyDense(dn.Dense):                 # a learner's subclass may compute otherwise
+        pass
+
+    net = dn.Network([MyDense(784, 16), dn.BatchNorm(16), dn.ReLU(), dn.BatchNorm(16),
+                      dn.Dense(16, 10)])
+    assert [type(layer) for layer in fold_batchnorm(net.layers)] == \
+        [type(layer) for layer in net.layers]

@@ -197,8 +197,7 @@ class BatchNorm(Layer):
             self.state["running_var"] *= m
             self.state["running_var"] += (1 - m) * var
         else:  # A = X * scale + shift: the same sums in two passes over X instead of four
-            scale = (self.params["gamma"] / np.sqrt(self.state["running_var"] + self.eps))
-            shift = self.params["beta"] - self.state["running_mean"] * scale
+            scale, shift = self.scale_shift()
             A = X2 * scale.astype(X.dtype)
             A += shift.astype(X.dtype)
             return A.reshape(X.shape)
@@ -209,6 +208,12 @@ class BatchNorm(Layer):
         A = Xc * self.params["gamma"]
         A += self.params["beta"]
         return A.reshape(X.shape)
+
+    def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluation's BatchNorm as A = X * scale + shift, per feature:
+        scale = gamma / sqrt(running_var + eps), shift = beta - running_mean * scale."""
+        scale = self.params["gamma"] / np.sqrt(self.state["running_var"] + self.eps)
+        return scale, self.params["beta"] - self.state["running_mean"] * scale
 
     def backward(self, dA: np.ndarray) -> np.ndarray | None:
         dA2 = dA.reshape(-1, self.n)

