@@ -154,3 +154,19 @@ def test_grid_search_over_specs_and_rates_in_parallel(small):
                           serial.cv_results_["mean_test_score"])
     assert search.best_estimator_.score(xt, yt) > 0.8
     assert len(search.cv_results_["params"]) == 4 and parallel > 0
+
+
+def test_elastic_bends_the_augmented_images_and_says_what_it_takes(small):
+    x, y, xt, yt = small
+    clf = DigitnetClassifier("784-32-10", elastic=2, epochs=1, threads=1).fit(x, y)
+    augment = clf.network_.train_state.options["augment"]
+    assert augment and augment["elastic"] == 2.0        # elastic implies augment
+    plain = DigitnetClassifier("784-32-10", augment=True, epochs=1, threads=1).fit(x, y)
+    assert plain.network_.train_state.options["augment"]["elastic"] == 0.0
+    assert not np.array_equal(clf.predict_proba(xt), plain.predict_proba(xt))
+    with pytest.raises(ValueError, match="elastic=2 bends the augmented images"):
+        DigitnetClassifier("784-16-10", elastic=2, augment=False, epochs=1).fit(x, y)
+    for bad in (-1, 9, float("nan"), "x"):
+        with pytest.raises(ValueError, match="elastic must be a number of pixels from 0 to 8"):
+            DigitnetClassifier("784-16-10", elastic=bad, epochs=1).fit(x, y)
+    assert DigitnetClassifier(elastic=0).get_params()["elastic"] == 0

@@ -9,7 +9,9 @@ The parameters are the architecture (``model``: a preset or spec string, with ``
 ``init``, ``dropout``) and the training options of ``dn.train`` (``epochs``, ``optimizer``,
 ``lr``, ``batch_size``, ``schedule``, ``warmup``, ``augment``, ``label_smoothing``,
 ``weight_decay``, ``momentum``, ``betas``, ``seed``); None means the model's recipe
-(``dn.training_options``), as on the command line.
+(``dn.training_options``), as on the command line. ``elastic=PIXELS`` (0 to 8) adds the elastic
+warp to the augmentation (``Augment(elastic=...)``, ``digitnet train --elastic``) and implies
+``augment=True``.
 
 Data: X is (N, features), one image per row; digitnet's images are (N, 784) floats in [0, 1]
 (``dn.load_dataset``), and the values are used as given (scale other data first, e.g. a
@@ -37,7 +39,7 @@ try:
 except ImportError as e:
     raise missing("sklearn", e) from None
 
-from .augment import Augment
+from .augment import ELASTIC_MAX, Augment
 from .errors import SpecError
 from .nn.network import Network
 from .nn.specs import PRESETS, build_network, is_dense_spec
@@ -113,6 +115,7 @@ class DigitnetClassifier(ClassifierMixin, BaseEstimator):
                  optimizer: str | None = None, lr: float | None = None,
                  batch_size: int | None = None, schedule: str | None = None,
                  warmup: float | None = None, augment: bool | None = None,
+                 elastic: float | None = None,
                  label_smoothing: float | None = None, weight_decay: float | None = None,
                  momentum: float | None = None, betas: tuple[float, float] | None = None,
                  seed: int = 0, float64: bool = False, threads: int | None = None,
@@ -128,6 +131,7 @@ class DigitnetClassifier(ClassifierMixin, BaseEstimator):
         self.schedule = schedule
         self.warmup = warmup
         self.augment = augment
+        self.elastic = elastic
         self.label_smoothing = label_smoothing
         self.weight_decay = weight_decay
         self.momentum = momentum
@@ -247,18 +251,35 @@ class DigitnetClassifier(ClassifierMixin, BaseEstimator):
         return index
 
     def _augment(self, augment: Any, n_features: int) -> Augment | None:
-        if not augment:
+        elastic = self._elastic()
+        if elastic and self.augment is False:
+            raise ParameterError(f"elastic={self.elastic!r} bends the augmented images: leave "
+                                 f"augment unset (or True), or set elastic=0")
+        if not augment and not elastic:
             return None
         spec = self.network_.meta["spec"]
         first = spec.split("-")[0]
         if "x" in first:
             h, w, c = (int(v) for v in first.split("x"))
             if c == 1:
-                return Augment(image_shape=(h, w))
+                return Augment(image_shape=(h, w), elastic=elastic)
         elif n_features == 784:
-            return Augment()
-        raise ParameterError(f"augment=True moves 28x28 (or HxWx1) images; these rows have "
-                             f"{n_features} values: set augment=False")
+            return Augment(elastic=elastic)
+        raise ParameterError(f"augment=True (and elastic) move 28x28 (or HxWx1) images; these "
+                             f"rows have {n_features} values: set augment=False")
+
+    def _elastic(self) -> float:
+        """``elastic`` checked: 0.0 when None; a number of pixels in [0, ELASTIC_MAX]."""
+        if self.elastic is None:
+            return 0.0
+        try:
+            value = float(self.elastic)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not 0 <= value <= ELASTIC_MAX:  # also nan
+            raise ParameterError(f"elastic must be a number of pixels from 0 to {ELASTIC_MAX} "
+                                 f"(2 is a good start), got {self.elastic!r}")
+        return value
 
     def _run(self, X: np.ndarray, y: np.ndarray, *, epochs: int, resume: bool = False,
              stop_after: int | None = None) -> None:

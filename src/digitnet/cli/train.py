@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..augment import Augment
+from ..augment import ELASTIC_MAX, Augment
 from ..data.kaggle import csv_digest
 from ..errors import SpecError, TrainingError
 from ..limits import MAX_ENSEMBLE
@@ -66,7 +66,8 @@ def add_parser(sub: Any) -> None:
                    help="ramp the learning rate up linearly over the first EPOCHS epochs")
     o.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random small rotations, scalings and shifts of training images")
-    o.add_argument("--elastic", type=options.number(0, 8), default=None, metavar="PIXELS",
+    o.add_argument("--elastic", type=options.number(0, ELASTIC_MAX), default=None,
+                   metavar="PIXELS",
                    help="augment, and also bend each training image by a smooth random warp "
                    "that moves its points up to PIXELS pixels, at most 8 (default 0: none; 2 "
                    "suits MNIST)")
