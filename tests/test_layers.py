@@ -63,3 +63,23 @@ def test_float32_by_default():
     net = dn.build_network("784-32-10")
     assert all(p.dtype == np.float32 for _, p, _ in net.parameters())
     assert net.forward(np.zeros((2, 784), np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("m, n", [(25088, 64), (128, 256), (7, 5), (1, 3), (0, 4), (96, 600)])
+@pytest.mark.parametrize("op", [np.add, np.subtract, np.multiply])
+def test_per_feature_is_the_plain_broadcast(m, n, op):
+    from digitnet.nn.layers import per_feature
+
+    rng = np.random.default_rng(0)
+    X2 = rng.standard_normal((m, n)).astype(np.float32)
+    v = rng.standard_normal(n)                       # float64: cast to X2's dtype
+    expected = op(X2, v.astype(np.float32))
+    got = per_feature(op, X2, v)
+    assert got.shape == (m, n) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    out = np.empty_like(X2)
+    assert per_feature(op, X2, v, out=out) is not None
+    np.testing.assert_array_equal(out, expected)
+    if m > 1:                                         # not contiguous: the plain way
+        np.testing.assert_array_equal(per_feature(op, X2[::2], v),
+                                      op(X2[::2], v.astype(np.float32)))

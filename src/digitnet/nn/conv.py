@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..errors import SpecError
 from .init import get_initializer
-from .layers import Layer, as_rows
+from .layers import Layer, as_rows, per_feature
 
 
 def _pair_out(size: int, k: int, stride: int, pad: int) -> int:
@@ -196,7 +196,7 @@ class Conv2D(Layer):
             Z = cols @ self._weights_and_bias(W2)
         else:
             Z = cols @ W2
-            Z += self.params["b"]
+            per_feature(np.add, Z, self.params["b"], out=Z)  # Z += b, in wide rows
         return Z.reshape(N, Ho, Wo, self.c_out)
 
     def backward(self, dZ: np.ndarray) -> np.ndarray | None:

@@ -37,6 +37,26 @@ def as_rows(X: np.ndarray) -> np.ndarray:
     return X.reshape(len(X), int(np.prod(X.shape[1:])))
 
 
+#: the longest row per_feature widens (m, n) arrays to: measured here, (25088, 64) - v took
+#: 0.58 ms as it is, 0.40 ms as (3136, 512); rows of 1024 values and more were slower again
+WIDE_ROW = 512
+
+
+def per_feature(op: Any, X2: np.ndarray, v: np.ndarray, out: np.ndarray | None = None
+                ) -> np.ndarray:
+    """``op(X2, v)`` for X2 (m, n) and a per-feature v (n,), e.g. np.subtract for X2 - v. The
+    same values, computed on X2 viewed as (m/k, n*k) rows with v repeated k times: NumPy loops
+    over the last axis, and m loops of n = 64 values cost ~1.5x one pass over the array."""
+    m, n = X2.shape
+    v = v.astype(X2.dtype, copy=False)
+    k = max([j for j in range(1, WIDE_ROW // max(n, 1) + 1) if m % j == 0] or [1])
+    if k > 1 and X2.flags.c_contiguous and (out is None or out.flags.c_contiguous):
+        wide = op(X2.reshape(m // k, n * k), np.tile(v, k),
+                  out=None if out is None else out.reshape(m // k, n * k))
+        return wide.reshape(m, n)
+    return op(X2, v, out=out)
+
+
 class Layer:
     """Base class: a layer without parameters that passes its input through."""
 
@@ -187,27 +207,28 @@ class BatchNorm(Layer):
         if X.shape[-1] != self.n:
             raise SpecError(f"BatchNorm({self.n}) got {X.shape[-1]} features (shape {X.shape})")
         X2 = X.reshape(-1, self.n)  # (m, n): every value of a feature/channel in one column
-        if training:
-            mu = X2.mean(axis=0)
-            Xc = X2 - mu
-            var = np.einsum("mc,mc->c", Xc, Xc) / len(X2)  # one pass, no squared copy
-            m = self.momentum
-            self.state["running_mean"] *= m
-            self.state["running_mean"] += (1 - m) * mu
-            self.state["running_var"] *= m
-            self.state["running_var"] += (1 - m) * var
-        else:  # A = X * scale + shift: the same sums in two passes over X instead of four
+        if not training:  # A = X * scale + shift: the same sums in two passes over X
             scale, shift = self.scale_shift()
-            A = X2 * scale.astype(X.dtype)
-            A += shift.astype(X.dtype)
-            return A.reshape(X.shape)
+            A = per_feature(np.multiply, X2, scale.astype(X.dtype))
+            return per_feature(np.add, A, shift.astype(X.dtype), out=A).reshape(X.shape)
+        m = len(X2)
+        mu = self._column_sums(X2) / m
+        Xc = per_feature(np.subtract, X2, mu)
+        var = np.einsum("mc,mc->c", Xc, Xc) / m  # one pass, no squared copy
+        k = self.momentum
+        self.state["running_mean"] *= k
+        self.state["running_mean"] += (1 - k) * mu
+        self.state["running_var"] *= k
+        self.state["running_var"] += (1 - k) * var
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(X.dtype)
-        Xc *= inv_std  # now Xhat, (m, n)
-        if training:
-            self.inv_std, self.Xhat = inv_std, Xc
-        A = Xc * self.params["gamma"]
-        A += self.params["beta"]
-        return A.reshape(X.shape)
+        self.Xc, self.inv_std = Xc, inv_std  # Xhat = Xc * inv_std, never made
+        A = per_feature(np.multiply, Xc, self.params["gamma"] * inv_std)  # gamma * Xhat
+        return per_feature(np.add, A, self.params["beta"], out=A).reshape(X.shape)
+
+    def _column_sums(self, X2: np.ndarray) -> np.ndarray:
+        """X2's column sums as ones @ X2: a BLAS matrix-vector product, ~5x faster here than
+        X2.sum(axis=0) for (25088, 64) (NumPy adds that row by row)."""
+        return np.ones(len(X2), X2.dtype) @ X2
 
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
         """Evaluation's BatchNorm as A = X * scale + shift, per feature:
@@ -217,21 +238,20 @@ class BatchNorm(Layer):
 
     def backward(self, dA: np.ndarray) -> np.ndarray | None:
         dA2 = dA.reshape(-1, self.n)
-        m = len(dA2)
-        np.einsum("mc,mc->c", dA2, self.Xhat, out=self.grads["gamma"])
-        np.sum(dA2, axis=0, out=self.grads["beta"])
+        m, Xc, inv_std = len(dA2), self.Xc, self.inv_std
+        self.grads["gamma"][...] = np.einsum("mc,mc->c", dA2, Xc) * inv_std  # sum(dA * Xhat)
+        self.grads["beta"][...] = self._column_sums(dA2)
         if not self.needs_input_grad:
             return None
         # dX = (dXhat - (sum(dXhat) + Xhat * sum(dXhat * Xhat)) / m) * inv_std, dXhat = gamma dA,
         # where sum(dXhat) = gamma * dbeta and sum(dXhat * Xhat) = gamma * dgamma: so dX is
-        # dA * a + Xhat * b + c with per-feature a, b, c (three passes over the big arrays)
-        a = self.params["gamma"] * self.inv_std
-        b = -a * self.grads["gamma"] / m
+        # dA * a + Xc * b + c with per-feature a, b, c (three passes over the big arrays)
+        a = self.params["gamma"] * inv_std
+        b = -a * self.grads["gamma"] * inv_std / m
         c = -a * self.grads["beta"] / m
-        dX = dA2 * a
-        dX += self.Xhat * b
-        dX += c
-        return dX.reshape(dA.shape)
+        dX = per_feature(np.multiply, dA2, a)
+        dX += per_feature(np.multiply, Xc, b)
+        return per_feature(np.add, dX, c, out=dX).reshape(dA.shape)
 
     def config(self) -> dict[str, Any]:
         return {"n": self.n, "momentum": self.momentum, "eps": self.eps}
