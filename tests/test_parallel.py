@@ -82,9 +82,10 @@ def test_predictions_on_two_threads_equal_one_thread(sample, monkeypatch):
     p1, e1 = net.predict_proba(x, batch_size=100), net.evaluate(x, y, batch_size=100)
     monkeypatch.setenv("DIGITNET_THREADS", "2")
     seen = set()
-    forward = net.forward
-    monkeypatch.setattr(net, "forward", lambda X: seen.add(threading.current_thread().name)
-                        or forward(X))
+    first = net.layers[0]                          # Reshape: predicting runs it as it is
+    forward = first.forward
+    monkeypatch.setattr(first, "forward", lambda X, training=False:
+                        seen.add(threading.current_thread().name) or forward(X, training))
     p2, e2 = net.predict_proba(x, batch_size=100), net.evaluate(x, y, batch_size=100)
     np.testing.assert_allclose(p2, p1, rtol=1e-6, atol=1e-7)
     assert e2 == pytest.approx(e1, rel=1e-6)
