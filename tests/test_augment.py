@@ -50,8 +50,8 @@ def test_augment_true_is_the_default_augmentation(sample):
 
 def test_an_elastic_warp_is_smooth_bounded_and_off_by_default(sample):
     from digitnet.augment import _warp
-    rng = np.random.default_rng(0)
-    field = _warp(rng, 64, 2.0, 28, 28, np.dtype(np.float32)).reshape(-1, 28, 28)
+    draws = Augment(elastic=2.0).draw(64, np.random.default_rng(0))
+    field = _warp(draws["D"], 28, 28).reshape(-1, 28, 28)
     assert np.abs(field).max() <= 2.0 and np.abs(field).max() > 1.0
     # smooth: control points 9 pixels apart, so neighbours move by at most 2 * 2 / 9 pixels
     assert np.abs(np.diff(field, axis=1)).max() <= 4 / 9 + 1e-5
@@ -88,3 +88,35 @@ def test_cli_elastic_trains_with_the_warp_and_saves_it(tmp_path, capsys):
             code = e.code
         err = capsys.readouterr().err
         assert code in (1, 2) and message in err, err
+
+
+def test_augmenting_in_parts_on_threads_gives_the_same_images(sample):
+    from concurrent.futures import ThreadPoolExecutor
+
+    X = sample.x_train[:300]
+    with ThreadPoolExecutor(2) as pool:
+        for elastic in (0.0, 2.0):
+            a = Augment(elastic=elastic)
+            whole = a(X, np.random.default_rng(5))
+            for parts in (2, 7, 300):
+                np.testing.assert_array_equal(
+                    a(X, np.random.default_rng(5), pool=pool, parts=parts), whole)
+            # and the generator is left where the whole batch leaves it
+            r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
+            a(X, r1)
+            a(X, r2, pool=pool, parts=3)
+            assert r1.random() == r2.random()
+
+
+def test_freed_memory_is_kept_on_glibc_unless_turned_off():
+    import platform
+    import subprocess
+    import sys
+
+    code = "import digitnet.heap as h; print(h.keep_freed_memory())"
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**__import__("os").environ, "DIGITNET_KEEP_MEMORY": "0"})
+    assert off.stdout.strip() == "False"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert on.stdout.strip() == str(glibc)

@@ -12,7 +12,7 @@ PACKAGE = SRC / "digitnet"
 
 #: the data path, bottom first: a module may import modules of its own rank or below
 RANKS = [
-    ["errors", "extras", "files", "version", "threads", "limits"],
+    ["errors", "extras", "files", "version", "threads", "limits", "heap"],
     ["data"],
     ["nn"],
     ["optim", "augment", "parallel"],

@@ -18,7 +18,9 @@ gathers, with no Python loop over images or pixels.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,15 +41,41 @@ class Augment:
     image_shape: tuple[int, int] = (28, 28)
     elastic: float = 0.0
 
-    def __call__(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """X: (N, H*W) images as rows -> (N, H*W) transformed copies, same dtype."""
+    def __call__(self, X: np.ndarray, rng: np.random.Generator,
+                 pool: Executor | None = None, parts: int = 1) -> np.ndarray:
+        """X: (N, H*W) images as rows -> (N, H*W) transformed copies, same dtype. With a
+        ``pool`` of threads, the images are moved in ``parts`` parts at once: the random numbers
+        are drawn first, for the whole batch, so the result is the same."""
+        draws = self.draw(len(X), rng, X.dtype)
+        parts = max(1, min(parts, len(X)))
+        if pool is None or parts == 1:
+            return self.apply(X, draws)
+        cut = np.linspace(0, len(X), parts + 1).astype(int)
+        jobs = [pool.submit(self.apply, X[a:b], {k: v[:, a:b] if k == "D" else v[a:b]
+                                                  for k, v in draws.items()})
+                for a, b in zip(cut[:-1], cut[1:], strict=True)]
+        return np.concatenate([job.result() for job in jobs])
+
+    def draw(self, n: int, rng: np.random.Generator, dt: Any = np.float32
+             ) -> dict[str, np.ndarray]:
+        """The random numbers for ``n`` images, in the order they are drawn: rotation angle a
+        (radians), scale s, shifts ty, tx, and the elastic control points' moves D
+        (2, n, g, g) when ``elastic``."""
+        draws = {"a": np.deg2rad(rng.uniform(-self.rotate, self.rotate, n)).astype(dt),
+                 "s": (1 + rng.uniform(-self.scale, self.scale, n)).astype(dt),
+                 "ty": rng.uniform(-self.shift, self.shift, n).astype(dt),
+                 "tx": rng.uniform(-self.shift, self.shift, n).astype(dt)}
+        if self.elastic:
+            g = ELASTIC_GRID
+            draws["D"] = rng.uniform(-self.elastic, self.elastic, (2, n, g, g)).astype(dt)
+        return draws
+
+    def apply(self, X: np.ndarray, draws: dict[str, np.ndarray]) -> np.ndarray:
+        """The transforms ``draws`` describes (see ``draw``) applied to X (N, H*W)."""
         N = len(X)
         H, W = self.image_shape
         dt = X.dtype
-        a = np.deg2rad(rng.uniform(-self.rotate, self.rotate, N)).astype(dt)
-        s = (1 + rng.uniform(-self.scale, self.scale, N)).astype(dt)
-        ty = rng.uniform(-self.shift, self.shift, N).astype(dt)
-        tx = rng.uniform(-self.shift, self.shift, N).astype(dt)
+        a, s, ty, tx = draws["a"], draws["s"], draws["ty"], draws["tx"]
         cy, cx = (H - 1) / 2, (W - 1) / 2
         rows, cols = np.indices((H, W), dtype=dt).reshape(2, 1, H * W)
         py = rows - cy - ty[:, None]                       # (N, H*W), relative to the centre
@@ -55,8 +83,8 @@ class Augment:
         cos, sin = (np.cos(a) / s)[:, None], (np.sin(a) / s)[:, None]
         qy = cos * py - sin * px + cy                       # inverse rotation and scale
         qx = sin * py + cos * px + cx
-        if self.elastic:
-            ey, ex = _warp(rng, N, self.elastic, H, W, dt)
+        if "D" in draws:
+            ey, ex = _warp(draws["D"], H, W)
             qy, qx = qy + ey, qx + ex
         y0, x0 = np.floor(qy), np.floor(qx)
         fy, fx = qy - y0, qx - x0
@@ -84,11 +112,9 @@ def _spread(n: int, size: int, dt: np.dtype) -> np.ndarray:
     return np.maximum(0, 1 - np.abs(u[None, :] - np.arange(n)[:, None])).astype(dt)
 
 
-def _warp(rng: np.random.Generator, N: int, most: float, H: int, W: int,
-          dt: np.dtype) -> np.ndarray:
-    """(2, N, H*W) smooth displacements, rows then columns, one field each per image: a random
-    move in [-most, most] at each of ELASTIC_GRID x ELASTIC_GRID control points, interpolated
-    bilinearly: Ur^T D Uc."""
-    g = ELASTIC_GRID
-    D = rng.uniform(-most, most, (2, N, g, g)).astype(dt)
+def _warp(D: np.ndarray, H: int, W: int) -> np.ndarray:
+    """(2, N, H*W) smooth displacements, rows then columns, one field each per image, from D
+    (2, N, g, g): a random move in [-most, most] at each of ELASTIC_GRID x ELASTIC_GRID control
+    points, interpolated bilinearly: Ur^T D Uc."""
+    g, N, dt = D.shape[-1], D.shape[1], D.dtype
     return (_spread(g, H, dt).T @ D @ _spread(g, W, dt)).reshape(2, N, H * W)

@@ -28,6 +28,7 @@ import numpy as np
 
 from .augment import Augment
 from .errors import SpecError, TrainingError
+from .heap import give_back, keep_freed_memory
 from .nn.calibration import MIN_CALIBRATION_IMAGES
 from .nn.calibration import calibrate as fit_calibration
 from .nn.checks import label_problem
@@ -340,6 +341,8 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     with _StopOnCtrlC() as ctrl_c, _smoothing(net.loss, label_smoothing), \
             contextlib.ExitStack() as pool, contextlib.ExitStack() as cleanup:
         cleanup.callback(stop_replicas)  # however training ends
+        keep_freed_memory()  # the same pages for every batch (see heap.py) ...
+        cleanup.callback(give_back)  # ... and back to the system at the end
         for epoch in range(first_epoch, epochs + 1):
             pool.close()  # the threads of the epoch before
             hist.threads.append(choose(threads, meter))
@@ -366,8 +369,9 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
             for i in range(start, n, batch_size):
                 idx = perm[i:i + batch_size]
                 xb, yb = x[idx], y[idx]
-                if augment is not None:
-                    xb = augment(xb, rng)
+                if augment is not None:  # on the replicas' threads: the same images, sooner
+                    xb = augment(xb, rng, pool=replicas.pool if replicas else None,
+                                 parts=replicas.parts(len(xb)) if replicas else 1)
                 opt.lr = lr * factor(step / total_steps)
                 if step < warmup_steps:
                     opt.lr *= (step + 1) / warmup_steps

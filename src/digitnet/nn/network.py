@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DigitnetError, SpecError, TrainingError
+from ..heap import keep_freed_memory
 from ..threads import SHARED, blas_threads, choose, executor
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .checks import images_problem, label_problem
@@ -274,6 +275,7 @@ class Network:
         rows = min(batch_size, self._forward_rows())
         chunks = [X[i:i + rows] for i in range(0, len(X), rows)]
         layers = fold_batchnorm(self.layers)
+        keep_freed_memory()  # the chunks reuse the same pages (see heap.py)
 
         def scores(A: np.ndarray) -> np.ndarray:
             for layer in layers:
