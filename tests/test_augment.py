@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 import digitnet as dn
 from digitnet.augment import Augment
@@ -120,3 +121,19 @@ def test_freed_memory_is_kept_on_glibc_unless_turned_off():
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert on.stdout.strip() == str(glibc)
+
+
+@pytest.mark.parametrize("value, kept", [("0", False), ("off", False), (" False ", False),
+                                         ("", True), ("1", True), ("yes", True)])
+def test_keep_memory_reads_the_usual_words(monkeypatch, value, kept):
+    import digitnet.heap as heap
+    monkeypatch.setenv(heap.ENV, value)
+    assert heap.wanted() is kept
+
+
+def test_keep_memory_refuses_what_it_cannot_read(monkeypatch):
+    import digitnet.heap as heap
+    from digitnet.errors import SpecError
+    monkeypatch.setenv(heap.ENV, "maybe")
+    with pytest.raises(SpecError, match="DIGITNET_KEEP_MEMORY='maybe'.*set it to 0"):
+        heap.wanted()

@@ -15,7 +15,9 @@ come from the heap and the heap keeps up to 256 MiB of freed memory for reuse: t
 serve every batch. It is called by ``train`` and by predictions, once per process; blocks of
 32 MiB and more (the data set itself) are still mapped and given back as before, and
 ``give_back()`` (``malloc_trim``, called when training ends) returns the freed memory the heap
-keeps. ``DIGITNET_KEEP_MEMORY=0`` leaves malloc as it is. Elsewhere than glibc both do nothing.
+keeps. ``DIGITNET_KEEP_MEMORY=0`` (or ``false``, ``no``, ``off``) leaves malloc as it is; ``1``,
+``true``, ``yes``, ``on`` or unset keep the memory; anything else is an error that says so.
+Elsewhere than glibc both do nothing.
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ import os
 import sys
 from typing import Any
 
+from .errors import SpecError
+
 #: mallopt's parameter numbers (glibc's malloc.h) and the values set
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 * 2**20   # glibc's own largest (its dynamic threshold stops there)
 TRIM_THRESHOLD = 256 * 2**20
-#: the environment variable that turns it off
+#: the environment variable that turns it off, and the values it takes
 ENV = "DIGITNET_KEEP_MEMORY"
+OFF = ("0", "false", "no", "off")
+ON = ("", "1", "true", "yes", "on")
 
 _done = False
 
@@ -50,12 +56,23 @@ def _libc() -> Any:
         return None
 
 
+def wanted() -> bool:
+    """Whether ``DIGITNET_KEEP_MEMORY`` leaves the memory kept (unset: yes)."""
+    value = os.environ.get(ENV, "").strip().lower()
+    if value in OFF:
+        return False
+    if value in ON:
+        return True
+    raise SpecError(f"{ENV}={os.environ[ENV]!r}: set it to 0 to leave malloc as it is, or 1 "
+                    f"(the default) to keep freed memory for the next batch")
+
+
 def keep_freed_memory() -> bool:
     """Set malloc's thresholds (see the module's docstring), once; whether they are set."""
     global _done
     if _done:
         return True
-    if os.environ.get(ENV, "").strip() == "0":
+    if not wanted():
         return False
     libc = _libc()
     if libc is None:
