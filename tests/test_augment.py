@@ -137,3 +137,49 @@ def test_keep_memory_refuses_what_it_cannot_read(monkeypatch):
     monkeypatch.setenv(heap.ENV, "maybe")
     with pytest.raises(SpecError, match="DIGITNET_KEEP_MEMORY='maybe'.*set it to 0"):
         heap.wanted()
+
+
+def test_augmentation_adds_the_elastic_warp_to_what_augment_says():
+    from digitnet.augment import augmentation
+    from digitnet.errors import SpecError
+    assert augmentation(None) is None and augmentation(False, 0) is None
+    assert augmentation(True) == Augment()
+    assert augmentation(None, 2) == Augment(elastic=2.0)          # a warp implies augmentation
+    assert augmentation(Augment(rotate=5), 1.5) == Augment(rotate=5, elastic=1.5)
+    assert augmentation(Augment(elastic=3)) == Augment(elastic=3)
+    for augment, elastic, message in [(False, 2, "bends the augmented images"),
+                                      (Augment(elastic=3), 2, "two elastic sizes"),
+                                      (True, -1, "from 0 to 8"), (True, 9, "from 0 to 8"),
+                                      (True, "2", "from 0 to 8")]:
+        with pytest.raises(SpecError, match=message):
+            augmentation(augment, elastic)
+
+
+def test_train_elastic_is_augment_with_the_warp(sample):
+    x, y = sample.x_train[:256], sample.y_train[:256]
+    a, b = dn.build_network("784-16-10", seed=1), dn.build_network("784-16-10", seed=1)
+    dn.train(a, x, y, epochs=1, elastic=2, progress=False, threads=1)
+    dn.train(b, x, y, epochs=1, augment=Augment(elastic=2), progress=False, threads=1)
+    assert a.train_state.options["augment"]["elastic"] == 2.0
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    c = dn.build_network("784-16-10", seed=1)
+    dn.train(c, x, y, epochs=1, augment=True, progress=False, threads=1)
+    assert not np.array_equal(a.get_weights()[0], c.get_weights()[0])  # the warp did something
+
+
+def test_cli_best_follows_its_recipe_unless_told(tmp_path, capsys):
+    from digitnet.cli import main
+
+    out = tmp_path / "best.npz"
+    small = ["--epochs", "1", "--train-size", "128", "--val-size", "0", "--test-size", "64",
+             "--resumable", "--force", "--out", str(out)]
+    assert main(["train", "--model", "best", *small]) == 0
+    assert "augmented (elastic 2 px)" in capsys.readouterr().err
+    options = dn.load_model(out).train_state.options
+    assert options["augment"]["elastic"] == 2.0 and options["weight_decay"] == 5e-4
+    assert options["label_smoothing"] == 0.1
+    assert main(["train", "--model", "best", "--no-augment", "--weight-decay", "0", *small]) == 0
+    assert "augmented" not in capsys.readouterr().err
+    options = dn.load_model(out).train_state.options
+    assert options["augment"] is False and options["weight_decay"] == 0

@@ -66,3 +66,28 @@ def test_training_options_are_train_keywords(sample):
     opts = dn.training_options("784-8-10", epochs=1, batch_size=500)
     hist = dn.train(net, sample.x_train[:1000], sample.y_train[:1000], **opts, progress=False)
     assert hist.lr[0] <= opts["lr"] and len(hist.epoch) == 1
+
+
+BEST = {**OPTIONAL, **PRESET_TRAINING["best"]}
+
+
+@pytest.mark.parametrize("spec, given, expected", [
+    ("best", {}, BEST),                                             # its warp and decay
+    ("best", {"augment": False}, {**BEST, "augment": False, "elastic": 0.0}),  # warp goes too
+    ("best", {"elastic": 3}, {**BEST, "elastic": 3}),
+    ("best", {"weight_decay": 0}, {**BEST, "weight_decay": 0}),
+    ("mlp", {"elastic": 2}, {**OPTIONAL, **PRESET_TRAINING["mlp"], "elastic": 2,
+                             "augment": True}),                     # a warp asked for: augment
+])
+def test_training_options_take_the_elastic_warp_and_weight_decay(spec, given, expected):
+    assert dn.training_options(spec, **given) == expected
+
+
+def test_best_recipe_bends_and_decays():
+    assert BEST["elastic"] == 2.0 and BEST["weight_decay"] == 5e-4 and BEST["augment"]
+    assert PRESETS["best"][0].count("conv64") == 2
+
+
+def test_an_elastic_warp_without_augmentation_is_refused():
+    with pytest.raises(dn.DigitnetError, match="elastic=2 bends the augmented images"):
+        dn.training_options("cnn", augment=False, elastic=2)

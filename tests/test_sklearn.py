@@ -170,3 +170,15 @@ def test_elastic_bends_the_augmented_images_and_says_what_it_takes(small):
         with pytest.raises(ValueError, match="elastic must be a number of pixels from 0 to 8"):
             DigitnetClassifier("784-16-10", elastic=bad, epochs=1).fit(x, y)
     assert DigitnetClassifier(elastic=0).get_params()["elastic"] == 0
+
+
+def test_the_best_presets_warp_and_decay_come_from_its_recipe(small):
+    x, y, _, _ = small
+    x, y = x[:64], y[:64]
+    clf = DigitnetClassifier("best", epochs=1, batch_size=64, threads=1).fit(x, y)
+    options = clf.network_.train_state.options
+    assert options["augment"]["elastic"] == 2.0 and options["weight_decay"] == 5e-4
+    clf = DigitnetClassifier("best", elastic=0, weight_decay=0, epochs=1, batch_size=64,
+                             threads=1).fit(x, y)
+    options = clf.network_.train_state.options
+    assert options["augment"]["elastic"] == 0.0 and options["weight_decay"] == 0

@@ -19,10 +19,12 @@ gathers, with no Python loop over images or pixels.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+
+from .errors import SpecError
 
 #: the most pixels an elastic warp's control point may move (``--elastic``, ``elastic=``);
 #: 2 is what the README's recipes measured on MNIST
@@ -103,6 +105,26 @@ class Augment:
 
 #: control points per side of an elastic warp's grid
 ELASTIC_GRID = 4
+
+
+def augmentation(augment: Augment | bool | None, elastic: float = 0.0) -> Augment | None:
+    """What ``train`` applies to each batch: ``augment`` (True: ``Augment()``'s ranges; False
+    or None: nothing) with an elastic warp of ``elastic`` pixels added. An elastic warp implies
+    augmentation (``augment=None`` with ``elastic=2``: ``Augment(elastic=2)``); with
+    ``augment=False`` it is an error, as is an Augment with another elastic size."""
+    if not (isinstance(elastic, int | float) and 0 <= elastic <= ELASTIC_MAX):
+        raise SpecError(f"elastic must be a number of pixels from 0 to {ELASTIC_MAX} (2 suits "
+                        f"MNIST), got {elastic!r}")
+    if not elastic:
+        return Augment() if augment is True else augment or None
+    if augment is False:
+        raise SpecError(f"elastic={elastic:g} bends the augmented images: leave augment unset "
+                        f"(or True), or set elastic=0")
+    base = augment if isinstance(augment, Augment) else Augment()
+    if base.elastic not in (0, elastic):
+        raise SpecError(f"two elastic sizes: Augment(elastic={base.elastic:g}) and "
+                        f"elastic={elastic:g}; give one")
+    return replace(base, elastic=float(elastic))
 
 
 def _spread(n: int, size: int, dt: np.dtype) -> np.ndarray:

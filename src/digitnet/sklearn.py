@@ -214,13 +214,13 @@ class DigitnetClassifier(ClassifierMixin, BaseEstimator):
         """The training options: those set, the model's recipe for the rest."""
         given = {k: getattr(self, k) for k in ("epochs", "optimizer", "lr", "batch_size",
                                                "schedule", "warmup", "augment",
-                                               "label_smoothing", "betas", "momentum")}
+                                               "label_smoothing", "betas", "momentum",
+                                               "weight_decay")}
+        given["elastic"] = self._elastic()
         try:
-            options = training_options(self.model, **given)
+            return training_options(self.model, **given)
         except (SpecError, TypeError) as e:
             raise ParameterError(str(e)) from None
-        options["weight_decay"] = 0.0 if self.weight_decay is None else self.weight_decay
-        return options
 
     def _build(self, n_features: int) -> None:
         if len(self.classes_) < 2:
@@ -250,12 +250,9 @@ class DigitnetClassifier(ClassifierMixin, BaseEstimator):
                              f"partial_fit)")
         return index
 
-    def _augment(self, augment: Any, n_features: int) -> Augment | None:
-        elastic = self._elastic()
-        if elastic and self.augment is False:
-            raise ParameterError(f"elastic={self.elastic!r} bends the augmented images: leave "
-                                 f"augment unset (or True), or set elastic=0")
-        if not augment and not elastic:
+    def _augment(self, augment: Any, elastic: float, n_features: int) -> Augment | None:
+        """The Augment for images of this shape (training_options has checked the two)."""
+        if not augment:
             return None
         spec = self.network_.meta["spec"]
         first = spec.split("-")[0]
@@ -268,10 +265,11 @@ class DigitnetClassifier(ClassifierMixin, BaseEstimator):
         raise ParameterError(f"augment=True (and elastic) move 28x28 (or HxWx1) images; these "
                              f"rows have {n_features} values: set augment=False")
 
-    def _elastic(self) -> float:
-        """``elastic`` checked: 0.0 when None; a number of pixels in [0, ELASTIC_MAX]."""
+    def _elastic(self) -> float | None:
+        """``elastic`` checked: None when unset (the recipe's); a number of pixels in
+        [0, ELASTIC_MAX]."""
         if self.elastic is None:
-            return 0.0
+            return None
         try:
             value = float(self.elastic)
         except (TypeError, ValueError):
@@ -298,8 +296,8 @@ class DigitnetClassifier(ClassifierMixin, BaseEstimator):
                     train(net, X, y, epochs=epochs, resume=True, threads=self.threads,
                           progress=bool(self.verbose), on_epoch=pause)
                 else:
-                    options.update(epochs=epochs, augment=self._augment(options["augment"],
-                                                                        X.shape[1]))
+                    options.update(epochs=epochs, augment=self._augment(
+                        options["augment"], options.pop("elastic"), X.shape[1]))
                     if options["warmup"] > epochs:
                         options["warmup"] = epochs
                     train(net, X, y, seed=self.seed, threads=self.threads,

@@ -10,7 +10,7 @@ through joblib, on this machine's cores or on a Dask cluster, and the best model
 
 A trial is one configuration: a spec (``model``, with ``activation``, ``init``, ``dropout``) and
 training options (those of ``dn.training_options`` and ``dn.train``: ``epochs``, ``optimizer``,
-``lr``, ``batch_size``, ``schedule``, ``warmup``, ``augment``, ``label_smoothing``,
+``lr``, ``batch_size``, ``schedule``, ``warmup``, ``augment``, ``elastic``, ``label_smoothing``,
 ``weight_decay``, ``momentum``, ``betas``, ``patience``, ``seed``); what a trial leaves out
 follows its model's recipe. It trains on the dataset's training split and is scored on its
 validation split (the best trial: highest validation accuracy, then lowest validation loss,
@@ -51,7 +51,7 @@ from .train import train
 
 #: what builds the network of a trial, and the options of ``train`` it may also set
 BUILD_KEYS = ("model", "activation", "init", "dropout")
-TRAIN_KEYS = (*RECIPE_KEYS, "weight_decay", "patience", "seed")
+TRAIN_KEYS = (*RECIPE_KEYS, "patience", "seed")
 KEYS = (*BUILD_KEYS, *TRAIN_KEYS)
 
 
@@ -228,9 +228,8 @@ def _options(config: dict[str, Any]) -> dict[str, Any]:
     """A trial's training options (the recipe's where it sets none), or the SpecError that
     says what is wrong with them."""
     options = training_options(config["model"], **{k: config.get(k) for k in RECIPE_KEYS})
-    for key in ("weight_decay", "patience"):
-        if config.get(key) is not None:
-            options[key] = config[key]
+    if config.get("patience") is not None:
+        options["patience"] = config["patience"]
     if not 0 <= options["warmup"] <= options["epochs"]:
         raise SpecError(f"sweep: warmup must be between 0 and the number of epochs "
                         f"({options['epochs']}), got {options['warmup']:g}")

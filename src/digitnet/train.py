@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .augment import Augment
+from .augment import Augment, augmentation
 from .errors import SpecError, TrainingError
 from .heap import give_back, keep_freed_memory
 from .nn.calibration import MIN_CALIBRATION_IMAGES
@@ -193,15 +193,17 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
           weight_decay: float = 0.0, momentum: float | None = None,
           betas: tuple[float, float] | None = None, label_smoothing: float = 0.0,
           patience: int | None = None, seed: int = 0, augment: Augment | bool | None = None,
-          threads: int | None = None, progress: bool = True, resume: bool = False,
-          on_epoch: Callable[[Network], None] | None = None, calibrate: bool = True
-          ) -> History:
+          elastic: float = 0.0, threads: int | None = None, progress: bool = True,
+          resume: bool = False, on_epoch: Callable[[Network], None] | None = None,
+          calibrate: bool = True) -> History:
     """Train ``net`` in place and return its History.
 
     ``x`` is either a Dataset (its train and validation splits are used) or an array of images
     (N, 784) with labels ``y`` (N,). ``patience``: stop when the validation loss has not improved
     for that many epochs, and keep the best weights. ``augment``: a random transform applied to
     every training batch (``True`` or ``Augment()``: small rotations, scalings and shifts).
+    ``elastic``: also bend each training image by a smooth random warp that moves its points up
+    to that many pixels (implies ``augment``; see ``augment.augmentation``).
     ``warmup``: epochs over which the learning rate ramps up linearly from 0 to the schedule's
     rate (large first steps can kill ReLU units for good: a warmup lets them settle first).
     ``momentum`` (Momentum's mu), ``betas`` (Adam's b1, b2): see ``optim.make_optimizer``.
@@ -249,13 +251,14 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
         if problem:
             raise SpecError(f"validation set: {problem}")
         y_val = np.asarray(y_val).astype(np.int64)
+    augment = augmentation(augment, elastic)
     state: TrainState | None = None
     if resume:
         state = _state_to_resume(net, len(x), {
             "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "schedule": schedule,
             "warmup": warmup, "weight_decay": weight_decay, "momentum": momentum,
             "betas": betas, "label_smoothing": label_smoothing, "patience": patience,
-            "seed": seed, "augment": _augment_option(Augment() if augment is True else augment)})
+            "seed": seed, "augment": _augment_option(augment)})
         o = state.options
         batch_size, optimizer, lr, schedule = o["batch_size"], o["optimizer"], o["lr"], \
             o["schedule"]
@@ -279,7 +282,6 @@ def train(net: Network, x: Any, y: np.ndarray | None = None, *,
     if not 0 <= warmup <= epochs:
         raise SpecError(f"warmup must be between 0 and the number of epochs ({epochs}), "
                         f"got {warmup}")
-    augment = Augment() if augment is True else augment or None
     lr = default_lr(optimizer, lr)
     opt = make_optimizer(optimizer, net, lr, weight_decay, momentum=momentum, betas=betas)
     factor = get_schedule(schedule)

@@ -58,7 +58,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     net, loaded = options.model_or_spec(args)
     spec = (net.meta.get("spec") or args.model) if loaded else args.model  # its recipe
     opts = training_options(spec, optimizer=args.optimizer, lr=args.lr,
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, weight_decay=args.weight_decay)
     steps = args.steps if args.steps is not None else 0 if loaded else STEPS
     if loaded and steps == 0:
         ds, y = options.test_data(args, net)
@@ -75,7 +75,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                         "images (use --dataset or a labelled --data)")
     d = diagnose(net, x, y, x_val=x_val, y_val=y_val, steps=steps,
                  batch_size=opts["batch_size"], optimizer=opts["optimizer"], lr=opts["lr"],
-                 weight_decay=args.weight_decay, seed=args.seed)
+                 weight_decay=opts["weight_decay"], seed=args.seed)
     if args.json:
         options.emit_json(d.as_dict())
     else:

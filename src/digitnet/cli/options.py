@@ -174,8 +174,9 @@ def add_training(g: Group) -> None:
                                   f"{DEFAULT_LRS})")
     g.add_argument("--batch-size", type=count(1), default=None, metavar="N",
                    help="images per minibatch (default: the recipe's)")
-    g.add_argument("--weight-decay", type=number(0), default=0.0, metavar="WD",
-                   help="L2 penalty on the weights, not the biases (default 0)")
+    g.add_argument("--weight-decay", type=number(0), default=None, metavar="WD",
+                   help="L2 penalty on the weights, not the biases (default: the recipe's, "
+                        "else 0)")
 
 
 def add_threads(g: Parser | Group) -> None:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..augment import ELASTIC_MAX
 from ..errors import SpecError
 from ..limits import MAX_ENSEMBLE
 from ..modelfile import check_save_target, save_model
@@ -67,6 +68,8 @@ SWEPT: dict[str, tuple[Callable[[str], list[Any] | Range], str]] = {
     "weight_decay": (values(options.number(0), ranges=True), "L2 penalties"),
     "label_smoothing": (values(options.number(0, 1, below=True), ranges=True), "label smoothing"),
     "augment": (values(yes_no), "augmentation: yes, no or yes,no"),
+    "elastic": (values(options.number(0, ELASTIC_MAX), ranges=True),
+                "elastic warps, the most pixels a point moves (turns augmentation on)"),
     "seed": (values(options.count(0, options.MAX_SEED)), "seeds of the weights and the order "
              "of the images (default 0)"),
 }

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..augment import ELASTIC_MAX, Augment
+from ..augment import ELASTIC_MAX
 from ..data.kaggle import csv_digest
 from ..errors import SpecError, TrainingError
 from ..limits import MAX_ENSEMBLE
@@ -69,8 +69,8 @@ def add_parser(sub: Any) -> None:
     o.add_argument("--elastic", type=options.number(0, ELASTIC_MAX), default=None,
                    metavar="PIXELS",
                    help="augment, and also bend each training image by a smooth random warp "
-                   "that moves its points up to PIXELS pixels, at most 8 (default 0: none; 2 "
-                   "suits MNIST)")
+                   "that moves its points up to PIXELS pixels, at most 8 (default: the "
+                   "recipe's, else 0: none; 2 suits MNIST)")
     o.add_argument("--patience", type=options.count(1), default=None, metavar="N",
                    help="stop when validation loss has not improved for N epochs")
     o.add_argument("--label-smoothing", type=options.number(0, 1, below=True), default=None,
@@ -124,9 +124,7 @@ def check_options(args: argparse.Namespace) -> None:
     (each value alone was checked by its option's type, see options.count and options.number)."""
     if args.elastic and args.augment is False:
         raise UsageError("--elastic bends the augmented images: leave out --no-augment")
-    if args.elastic:
-        args.augment = True
-    fill_recipe(args)
+    fill_recipe(args)  # (an --elastic given turns augmentation on)
     if not args.warmup <= args.epochs:
         raise SpecError(f"--warmup must be between 0 and --epochs ({args.epochs}), "
                         f"got {args.warmup:g}")
@@ -164,7 +162,7 @@ def nothing_trained(args: argparse.Namespace, error: TrainingError | None) -> in
 #: options --resume takes from the saved run (giving one is an error), with their defaults
 RESUME_KEEPS = {"model": "mlp", "activation": "relu", "init": None, "dropout": None,
                 "binary": None, "float64": False, "ensemble": 1, "tta": 1, "init_from": None,
-                "optimizer": None, "lr": None, "batch_size": None, "weight_decay": 0.0,
+                "optimizer": None, "lr": None, "batch_size": None, "weight_decay": None,
                 "schedule": None, "warmup": None, "augment": None, "elastic": None,
                 "patience": None, "label_smoothing": None, "betas": None, "momentum": None,
                 "resumable": False}
@@ -270,8 +268,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                              betas=args.betas, momentum=args.momentum,
                              label_smoothing=args.label_smoothing, patience=args.patience,
                              seed=seed, threads=args.threads,
-                             augment=Augment(elastic=args.elastic or 0.0) if args.augment
-                             else False,
+                             augment=bool(args.augment), elastic=args.elastic,
                              progress=not args.quiet, on_epoch=checkpoint)
         except TrainingError as e:
             error, hist = e, getattr(e, "history", History())
