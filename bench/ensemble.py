@@ -3,10 +3,12 @@ the 10,000 MNIST test images; and what each costs to predict.
 
     python bench/ensemble.py --data ~/mnist run0.npz run1.npz run2.npz
 
-For each model: its test accuracy with 1, 5 and 9 views (the image and its 1-pixel shifts); then
-the ensemble of all of them (and of each leading subset: the first 2, 3, ...) with 1, 5 and 9
-views; each line with the seconds the 10,000 predictions took (load average printed first: the
-times move with it, the accuracies do not).
+For each number of views (1, 5 and 9: the image and its 1-pixel shifts): each model's test
+accuracy, then the ensemble of each leading subset (the first 2, 3, ... models: order the files
+so that these are the ensembles you want), each line with the seconds the 10,000 predictions
+took (an ensemble's: the sum of its members'; load average printed first: the times move with
+it, the accuracies do not). Each model predicts once per number of views; an ensemble's
+probabilities are the mean of its members', as ``dn.Ensemble`` computes them.
 
     python bench/ensemble.py --data ~/mnist --subsets a.npz b.npz c.npz d.npz
 
@@ -37,6 +39,8 @@ def main() -> None:
                    help="the best subset of each size instead of the leading ones")
     args = p.parse_args()
     views = [int(v) for v in args.views.split(",")]
+    if not set(views) <= set(TTA_SHIFTS):
+        p.error(f"--views: each one of {', '.join(map(str, TTA_SHIFTS))}")
     ds = dn.load_dataset(args.data, val_size=0)
     x, y = ds.x_test, ds.y_test
     print(f"load average {os.getloadavg()[0]:.2f}; {len(x):,} test images")
@@ -47,35 +51,47 @@ def main() -> None:
         nets.extend(members)
         names.extend([path] if len(members) == 1 else [f"{path}[{j}]" for j in range(len(members))])
 
-    def line(name: str, model: dn.Network | dn.Ensemble) -> None:
-        t0 = time.perf_counter()
-        pred = model.predict(x)
-        seconds = time.perf_counter() - t0
-        acc = float(np.mean(pred == y))
-        print(f"{name:<34} {acc * 100:6.2f}%  {len(y) - int(np.sum(pred == y)):4d} errors"
-              f"  {seconds:6.1f} s")
-
     if args.subsets:
         best_subsets(nets, views, x, y, names)
         return
-    for i, net in enumerate(nets):
-        for v in views:
-            line(f"network {i} ({v} view{'s' * (v > 1)})",
-                 dn.Ensemble([net], tta=v) if v in TTA_SHIFTS and v > 1 else net)
-    for k in range(2, len(nets) + 1):
-        for v in views:
-            line(f"ensemble of {k} ({v} view{'s' * (v > 1)})", dn.Ensemble(nets[:k], tta=v))
+    # each network's probabilities once per number of views; an ensemble's are their mean (as
+    # dn.Ensemble computes them), and its time the sum of its members'
+    for v in views:
+        probs, seconds = member_probabilities(nets, v, x)
+        label = f"{v} view{'s' * (v > 1)}"
+        for i in range(len(nets)):
+            report(f"network {i} ({label})", probs[i], y, seconds[i])
+        for k in range(2, len(nets) + 1):
+            report(f"ensemble of {k} ({label})", np.mean(probs[:k], axis=0), y,
+                   sum(seconds[:k]))
+    for i, name in enumerate(names):
+        print(f"network {i}: {name}")
+
+
+def member_probabilities(nets: list[dn.Network], views: int, x: np.ndarray
+                         ) -> tuple[list[np.ndarray], list[float]]:
+    """Each network's class probabilities averaged over ``views`` views of x, and the seconds
+    each took."""
+    probs, seconds = [], []
+    for net in nets:
+        t0 = time.perf_counter()
+        model = dn.Ensemble([net], tta=views) if views > 1 else net
+        probs.append(model.predict_proba(x).astype(np.float64))
+        seconds.append(time.perf_counter() - t0)
+    return probs, seconds
+
+
+def report(name: str, probs: np.ndarray, y: np.ndarray, seconds: float) -> None:
+    errors = int(np.sum(probs.argmax(1) != y))
+    print(f"{name:<34} {100 - errors / len(y) * 100:6.2f}%  {errors:4d} errors  {seconds:6.1f} s")
 
 
 def best_subsets(nets: list[dn.Network], views: list[int], x: np.ndarray, y: np.ndarray,
                  names: list[str]) -> None:
     """Print the best subset of each size, for each number of views."""
     for v in views:
-        t0 = time.perf_counter()
-        probs = [(dn.Ensemble([net], tta=v) if v > 1 else net).predict_proba(x).astype(np.float64)
-                 for net in nets]
-        print(f"{v} view{'s' * (v > 1)}: the networks' probabilities in "
-              f"{time.perf_counter() - t0:.0f} s")
+        probs, seconds = member_probabilities(nets, v, x)
+        print(f"{v} view{'s' * (v > 1)}: the networks' probabilities in {sum(seconds):.0f} s")
         for k in range(1, len(nets) + 1):
             errors, members = min(
                 (int(np.sum(np.mean([probs[i] for i in c], axis=0).argmax(1) != y)), c)
