@@ -125,6 +125,8 @@ def cases():
     table += [([*sw, opt, v], "in [0, 1)") for opt in ("--dropout", "--label-smoothing")
               for v in ["1", "0.1,1.5", "-0.1"]]
     table += [([*sw, "--warmup", v], NUMBER) for v in ["-1", "inf"]]
+    table += [([*sw, "--elastic", v], "in [0, 8]") for v in ["-1", "2,9"]]
+    table += [([*sw, "--elastic", v], NUMBER) for v in ["nan", "x"]]
     table += [([*sw, "--optimizer", "adam,rmsprop"], "'rmsprop' is not one of"),
               ([*sw, "--activation", "relu,swish"], "'swish' is not one of"),
               ([*sw, "--schedule", "wavy"], "'wavy' is not one of"),
