@@ -118,13 +118,18 @@ def augmentation(augment: Augment | bool | None, elastic: float = 0.0) -> Augmen
     if not elastic:
         return Augment() if augment is True else augment or None
     if augment is False:
-        raise SpecError(f"elastic={elastic:g} bends the augmented images: leave augment unset "
-                        f"(or True), or set elastic=0")
+        raise warp_needs_augmentation(elastic)
     base = augment if isinstance(augment, Augment) else Augment()
     if base.elastic not in (0, elastic):
         raise SpecError(f"two elastic sizes: Augment(elastic={base.elastic:g}) and "
                         f"elastic={elastic:g}; give one")
     return replace(base, elastic=float(elastic))
+
+
+def warp_needs_augmentation(elastic: float) -> SpecError:
+    """The error for an elastic warp asked for with augmentation turned off."""
+    return SpecError(f"elastic={elastic:g} bends the augmented images: leave augment unset (or "
+                     f"True), or set elastic=0")
 
 
 def _spread(n: int, size: int, dt: np.dtype) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import SpecError
+from .augment import warp_needs_augmentation
 from .nn.specs import is_dense_spec
 from .optim import default_lr
 
@@ -83,8 +83,7 @@ def training_options(spec: str | Sequence[int], **given: Any) -> dict[str, Any]:
         if not given.get("elastic"):
             options["elastic"] = 0.0  # the recipe's warp, its augmentation turned off
         elif given.get("augment") is False:
-            raise SpecError(f"elastic={given['elastic']:g} bends the augmented images: leave "
-                            f"augment unset (or True), or set elastic=0")
+            raise warp_needs_augmentation(given["elastic"])
         else:
             options["augment"] = True
     return options
