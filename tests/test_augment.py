@@ -147,10 +147,13 @@ def test_augmentation_adds_the_elastic_warp_to_what_augment_says():
     assert augmentation(None, 2) == Augment(elastic=2.0)          # a warp implies augmentation
     assert augmentation(Augment(rotate=5), 1.5) == Augment(rotate=5, elastic=1.5)
     assert augmentation(Augment(elastic=3)) == Augment(elastic=3)
+    warped = augmentation(None, np.float32(2))                     # NumPy numbers too
+    assert warped == Augment(elastic=2.0) and type(warped.elastic) is float
     for augment, elastic, message in [(False, 2, "bends the augmented images"),
                                       (Augment(elastic=3), 2, "two elastic sizes"),
                                       (True, -1, "from 0 to 8"), (True, 9, "from 0 to 8"),
-                                      (True, "2", "from 0 to 8")]:
+                                      (True, "2", "from 0 to 8"), (True, True, "from 0 to 8"),
+                                      (True, float("nan"), "from 0 to 8")]:
         with pytest.raises(SpecError, match=message):
             augmentation(augment, elastic)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,7 @@ def augmentation(augment: Augment | bool | None, elastic: float = 0.0) -> Augmen
     or None: nothing) with an elastic warp of ``elastic`` pixels added. An elastic warp implies
     augmentation (``augment=None`` with ``elastic=2``: ``Augment(elastic=2)``); with
     ``augment=False`` it is an error, as is an Augment with another elastic size."""
-    if not (isinstance(elastic, int | float) and 0 <= elastic <= ELASTIC_MAX):
+    if isinstance(elastic, bool) or not (isinstance(elastic, Real) and 0 <= elastic <= ELASTIC_MAX):
         raise SpecError(f"elastic must be a number of pixels from 0 to {ELASTIC_MAX} (2 suits "
                         f"MNIST), got {elastic!r}")
     if not elastic:
@@ -123,7 +124,7 @@ def augmentation(augment: Augment | bool | None, elastic: float = 0.0) -> Augmen
     if base.elastic not in (0, elastic):
         raise SpecError(f"two elastic sizes: Augment(elastic={base.elastic:g}) and "
                         f"elastic={elastic:g}; give one")
-    return replace(base, elastic=float(elastic))
+    return replace(base, elastic=float(elastic))  # a NumPy number too: saved as a plain float
 
 
 def warp_needs_augmentation(elastic: float) -> SpecError:
