@@ -35,7 +35,7 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
     "fast": {"epochs": 2, "optimizer": "adam", "lr": 0.01, "betas": (0.7, 0.9),
              "schedule": "onecycle", "warmup": 0, "batch_size": 256, "augment": False,
              "label_smoothing": 0.1},
-    # the most accurate: 99.72 / 99.67 / 99.72% on seeds 0-2 (1 thread, README "Recipes"); its
+    # the most accurate: 99.67-99.72% on seeds 0-4 (1 thread, README "Recipes"); its
     # images bent by elastic warps of 2 px, 30 epochs with weight decay and label smoothing
     "best": {"epochs": 30, "optimizer": "momentum", "lr": 0.05, "schedule": "cosine",
              "warmup": 1, "batch_size": 128, "augment": True, "elastic": 2.0,
