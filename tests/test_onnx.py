@@ -74,11 +74,11 @@ def test_every_preset_briefly_trained_gives_digitnets_probabilities(preset, tiny
 
 
 def every_layer_network():
-    """Every layer type digitnet has, with strides, 'same', 'valid' and numeric padding, pools
-    that drop a row, BatchNorm on channels and on features, a Reshape to images of 2 channels
-    after a Dense layer, global average pooling and Dropout."""
+    """Every layer type digitnet has, with Deskew first, strides, 'same', 'valid' and numeric
+    padding, pools that drop a row, BatchNorm on channels and on features, a Reshape to images
+    of 2 channels after a Dense layer, global average pooling and Dropout."""
     layers = [
-        dn.Reshape(28, 28, 1),
+        dn.Reshape(28, 28, 1), dn.Deskew(),
         dn.Conv2D(1, 4, kernel=3, padding="same"), dn.BatchNorm(4), dn.LeakyReLU(0.1),
         dn.MaxPool2D(2),                                               # 14x14x4
         dn.Conv2D(4, 6, kernel=3, stride=2, padding=1), dn.Tanh(),     # 7x7x6
@@ -101,7 +101,8 @@ def test_a_network_of_every_layer_type(x_test, tmp_path):
     path, _ = export_and_compare(net, x_test, tmp_path)
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert {"Conv", "BatchNormalization", "LeakyRelu", "MaxPool", "Tanh", "AveragePool",
-            "Sigmoid", "Gemm", "Relu", "GlobalAveragePool", "Transpose", "Softmax"} <= ops
+            "Sigmoid", "Gemm", "Relu", "GlobalAveragePool", "Transpose", "Softmax",
+            "GridSample"} <= ops
     assert "Dropout" not in ops
 
 
@@ -209,6 +210,28 @@ def test_an_ensemble_with_test_time_augmentation(tta, x_test, tmp_path, capsys):
     assert_same(run_onnx(tmp_path / "e.onnx", X), ens.predict_proba(X))
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "e.onnx")).metadata_props}
     assert props["ensemble_members"] == "2" and ("views" in props) == (tta > 1)
+
+
+def test_deskew_gives_digitnets_images_for_odd_ones_too(x_test, tmp_path):
+    """Deskew alone before one Dense layer, so its output pixels show in the probabilities:
+    digits, a blank image, one line of ink (no slant to measure), a lone dot in a corner, a
+    steep stroke (the shear capped), negative values and a 20x12 image."""
+    X = [x_test[:100]]
+    blank = np.zeros((1, 784), np.float32)
+    line = blank.copy().reshape(1, 28, 28)
+    line[0, 9, 3:20] = 1
+    dot = blank.copy().reshape(1, 28, 28)
+    dot[0, 0, 27] = 1
+    steep = blank.copy().reshape(1, 28, 28)
+    steep[0, np.arange(28), np.clip(np.arange(28) * 3 // 2, 0, 27)] = 1
+    X += [blank, line.reshape(1, 784), dot.reshape(1, 784), steep.reshape(1, 784),
+          x_test[100:110] - 0.3]
+    net = dn.Network([dn.Reshape(28, 28, 1), dn.Deskew(), dn.Flatten(), dn.Dense(784, 10)],
+                     seed=4)
+    export_and_compare(net, np.concatenate(X).astype(np.float32), tmp_path)
+    small = dn.Network([dn.Reshape(20, 12, 1), dn.Deskew(), dn.Flatten(), dn.Dense(240, 3)],
+                       seed=5)
+    export_and_compare(small, x_test[:50, :240], tmp_path)
 
 
 def test_the_file_says_what_it_takes_and_gives(tmp_path):

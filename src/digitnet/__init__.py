@@ -21,6 +21,7 @@ from .nn.ensemble import Ensemble  # noqa: E402
 from .nn.layers import BatchNorm, Dense, Dropout, Layer  # noqa: E402
 from .nn.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, softmax  # noqa: E402
 from .nn.network import Network  # noqa: E402
+from .nn.resample import Deskew  # noqa: E402
 from .nn.specs import build_network  # noqa: E402
 from .onevsrest import labels_for, one_vs_rest, one_vs_rest_spec  # noqa: E402
 from .optim import SGD, Adam, Momentum  # noqa: E402
@@ -32,8 +33,8 @@ from .version import __version__ as __version__  # noqa: E402
 
 __all__ = [
     # layers and networks
-    "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Ensemble", "Flatten", "Layer",
-    "LeakyReLU",
+    "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Deskew", "Dropout", "Ensemble", "Flatten",
+    "Layer", "LeakyReLU",
     "MaxPool2D", "Network", "ReLU", "Reshape", "Sigmoid", "SigmoidBinaryCrossEntropy",
     "SoftmaxCrossEntropy", "Tanh", "build_network", "register_layer", "softmax",
     # data, training, model files

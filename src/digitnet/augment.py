@@ -11,9 +11,9 @@ where e is the elastic displacement (Simard et al. 2003 smooth a random field wi
 here the field is drawn at a 4x4 grid of control points, each moved up to ``elastic`` pixels,
 and interpolated bilinearly between them: just as smooth at this size, and one small matmul)
 
-and the new value is read from X by bilinear interpolation (0 outside the image). All images of
-a batch are transformed at once: the source positions are (N, H*W) arrays and the reads are four
-gathers, with no Python loop over images or pixels.
+and the new value is read from X by bilinear interpolation (0 outside the image;
+``nn.resample.bilinear``). All images of a batch are transformed at once: the source positions
+are (N, H*W) arrays and the reads are four gathers, with no Python loop over images or pixels.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SpecError
+from .nn.resample import bilinear
 
 #: the most pixels an elastic warp's control point may move (``--elastic``, ``elastic=``);
 #: 2 is what the README's recipes measured on MNIST
@@ -75,7 +76,6 @@ class Augment:
 
     def apply(self, X: np.ndarray, draws: dict[str, np.ndarray]) -> np.ndarray:
         """The transforms ``draws`` describes (see ``draw``) applied to X (N, H*W)."""
-        N = len(X)
         H, W = self.image_shape
         dt = X.dtype
         a, s, ty, tx = draws["a"], draws["s"], draws["ty"], draws["tx"]
@@ -89,19 +89,7 @@ class Augment:
         if "D" in draws:
             ey, ex = _warp(draws["D"], H, W)
             qy, qx = qy + ey, qx + ex
-        y0, x0 = np.floor(qy), np.floor(qx)
-        fy, fx = qy - y0, qx - x0
-        y0, x0 = y0.astype(np.intp), x0.astype(np.intp)
-        base = (np.arange(N) * (H * W))[:, None]
-        flat = X.reshape(-1)
-        out = np.zeros((N, H * W), dt)
-        for dy, dx, w in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
-                          (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):  # the 4 neighbours
-            yy, xx = y0 + dy, x0 + dx
-            inside = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
-            idx = base + np.where(inside, yy * W + xx, 0)
-            out += np.where(inside, flat[idx], 0) * w
-        return out
+        return bilinear(X, qy, qx, H, W)
 
 
 #: control points per side of an elastic warp's grid

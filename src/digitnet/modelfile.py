@@ -42,6 +42,7 @@ from .nn.ensemble import Ensemble
 from .nn.layers import BatchNorm, Dense, Dropout, Layer
 from .nn.losses import LOSSES
 from .nn.network import Network
+from .nn.resample import Deskew
 from .nn.sizes import plan_network
 from .optim import OPTIMIZERS, SCHEDULES
 from .train import TrainState
@@ -64,7 +65,7 @@ MNIST_PREPROCESSING = {
 #: digitnet's own layers, by the name a model file gives them
 BUILTIN_LAYER_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls for cls in (Dense, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh, BatchNorm,
-                                  Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape)
+                                  Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape, Deskew)
 }
 #: every layer a model file may name: the built-in ones and those added with register_layer
 LAYER_TYPES: dict[str, type[Layer]] = dict(BUILTIN_LAYER_TYPES)

@@ -13,7 +13,8 @@ The file computes what ``net.predict_proba`` computes, in evaluation mode:
   values), and Flatten transposes back to NHWC first, so the Dense weights after it read the
   values in digitnet's order. Conv2D's W (k, k, C, O) becomes ONNX's (O, C, k, k); MaxPool2D
   and AvgPool2D are the pools with kernel = stride = size (floor, no padding, like digitnet's),
-  and AvgPool2D(0) is GlobalAveragePool.
+  and AvgPool2D(0) is GlobalAveragePool. Deskew: its moments as MatMuls and its bilinear read
+  as GridSample (``_deskew``).
 - The head: Softmax over the classes; for a one-output (one-vs-rest) network, sigmoid p and the
   two columns [1 - p, p]. A calibration temperature T in ``net.meta["calibration"]`` divides the
   scores first (softmax(Z / T)); without one there is no division.
@@ -50,6 +51,7 @@ from .nn.ensemble import TTA_SHIFTS, Ensemble
 from .nn.layers import BatchNorm, Dense, Dropout, Layer
 from .nn.losses import SigmoidBinaryCrossEntropy
 from .nn.network import Network
+from .nn.resample import MAX_SKEW, Deskew
 from .version import __version__
 
 try:
@@ -160,6 +162,61 @@ def _reshape(g: _Subgraph, layer: Reshape, x: str, tag: str, shape: tuple[int, .
     return g.node("Transpose", [x], tag + "to_nchw", perm=[0, 3, 1, 2])
 
 
+def _deskew(g: _Subgraph, layer: Deskew, x: str, tag: str, shape: tuple[int, ...]) -> str:
+    """Deskew (nn/resample.py) with ONNX operators: the moments as MatMuls of the ink with
+    constant columns (y, x, y*y, y*x), the shear and shift as a grid of positions, and the read
+    as GridSample (bilinear, zeros outside, align_corners: -1 and 1 are the corner pixels)."""
+    h, w, _ = shape
+    n = h * w
+    rows, cols = np.indices((h, w), dtype=np.float32).reshape(2, 1, n)
+    c0, c1 = (h - 1) / 2, (w - 1) / 2
+    ink = g.node("Relu", [g.node("Reshape", [x, g.const(tag + "rows", [-1, n], np.int64)],
+                                 tag + "as_rows")], tag + "ink")
+    m = g.node("ReduceSum", [ink, g.const(tag + "axis1", [1], np.int64)], tag + "m",
+               keepdims=1)
+    has = g.node("Greater", [m, g.const(tag + "tiny_m", 1e-6)], tag + "has_ink")
+    m = g.node("Where", [has, m, g.const(tag + "one", 1.0)], tag + "m_or_1")
+
+    def mean(name: str, column: np.ndarray) -> str:  # sum I * column / m: (N, 1)
+        s = g.node("MatMul", [ink, g.const(tag + name + "_col", column.reshape(n, 1))],
+                   tag + name + "_sum")
+        return g.node("Div", [s, m], tag + name)
+
+    cy, cx = mean("cy", rows), mean("cx", cols)
+    eyy, exy = mean("eyy", rows * rows), mean("exy", rows * cols)
+    vy = g.node("Max", [g.node("Sub", [eyy, g.node("Mul", [cy, cy], tag + "cy2")], tag + "vy0"),
+                        g.const(tag + "zero", 0.0)], tag + "vy")
+    cxy = g.node("Sub", [exy, g.node("Mul", [cy, cx], tag + "cycx")], tag + "cxy")
+    spread = g.node("Greater", [vy, g.const(tag + "tiny_v", 1e-3)], tag + "spread")
+    vy = g.node("Where", [spread, vy, g.const(tag + "one_v", 1.0)], tag + "vy_or_1")
+    a = g.node("Where", [spread, g.node("Div", [cxy, vy], tag + "a0"),
+                         g.const(tag + "zero_a", 0.0)], tag + "a1")
+    a = g.node("Where", [has, a, g.const(tag + "zero_b", 0.0)], tag + "a2")
+    a = g.node("Clip", [a, g.const(tag + "lo", -MAX_SKEW), g.const(tag + "hi", MAX_SKEW)],
+               tag + "a")
+    dy = g.node("Where", [has, g.node("Sub", [cy, g.const(tag + "c0", c0)], tag + "dy0"),
+                          g.const(tag + "zero_dy", 0.0)], tag + "dy")
+    dx = g.node("Where", [has, g.node("Sub", [cx, g.const(tag + "c1", c1)], tag + "dx0"),
+                          g.const(tag + "zero_dx", 0.0)], tag + "dx")
+    qy = g.node("Add", [g.const(tag + "grid_y", rows), dy], tag + "qy")
+    shear = g.node("Mul", [a, g.const(tag + "y_c0", rows - c0)], tag + "shear")
+    qx = g.node("Add", [g.node("Add", [g.const(tag + "grid_x", cols), shear], tag + "qx0"), dx],
+                tag + "qx")
+    # GridSample's positions run from -1 (first pixel) to 1 (last): q * 2 / (size - 1) - 1
+    gx = g.node("Sub", [g.node("Mul", [qx, g.const(tag + "sx", 2 / max(w - 1, 1))],
+                               tag + "gx0"), g.const(tag + "one_x", 1.0)], tag + "gx")
+    gy = g.node("Sub", [g.node("Mul", [qy, g.const(tag + "sy", 2 / max(h - 1, 1))],
+                               tag + "gy0"), g.const(tag + "one_y", 1.0)], tag + "gy")
+    grid = g.node("Concat", [g.node("Unsqueeze", [gx, g.const(tag + "last", [2], np.int64)],
+                                    tag + "gx3"),
+                             g.node("Unsqueeze", [gy, g.const(tag + "last_y", [2], np.int64)],
+                                    tag + "gy3")], tag + "grid_xy", axis=2)
+    grid = g.node("Reshape", [grid, g.const(tag + "grid_shape", [-1, h, w, 2], np.int64)],
+                  tag + "grid")
+    return g.node("GridSample", [x, grid], tag + "deskew", mode="bilinear",
+                  padding_mode="zeros", align_corners=1)
+
+
 def _activation(op: str) -> Emit:
     def emit(g: _Subgraph, layer: Layer, x: str, tag: str, shape: tuple[int, ...]) -> str:
         return g.node(op, [x], tag + op.lower())
@@ -179,7 +236,7 @@ EMITTERS: dict[type[Layer], Emit] = {
     Dense: _dense, BatchNorm: _batchnorm, Conv2D: _conv, MaxPool2D: _maxpool,
     AvgPool2D: _avgpool, Flatten: _flatten, Reshape: _reshape, Dropout: _dropout,
     ReLU: _activation("Relu"), Sigmoid: _activation("Sigmoid"), Tanh: _activation("Tanh"),
-    LeakyReLU: _leaky,
+    LeakyReLU: _leaky, Deskew: _deskew,
 }
 
 

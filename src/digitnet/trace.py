@@ -252,7 +252,8 @@ def _forward_formula(layer: Layer, inp: str, p: dict[str, str], cols: bool) -> s
         return f"{inp} * M"
     return {"Conv2D": f"conv({inp}, W) + b", "BatchNorm": f"gamma * normalize({inp}) + beta",
             "MaxPool2D": f"maxpool({inp})", "AvgPool2D": f"avgpool({inp})",
-            "Flatten": f"flatten({inp})", "Reshape": f"reshape({inp})"}.get(kind, "")
+            "Flatten": f"flatten({inp})", "Reshape": f"reshape({inp})",
+            "Deskew": f"deskew({inp})"}.get(kind, "")
 
 
 def _gradient_formula(layers: list[Layer], i: int, names: list[str],

@@ -307,3 +307,44 @@ def adam_step(W: np.ndarray, dW: np.ndarray, v: np.ndarray, s: np.ndarray, t: in
     s_corrected = s / (1 - beta2**t)
     W = W * (1 - lr * weight_decay)
     return W - lr * v_corrected / (np.sqrt(s_corrected) + eps), v, s
+
+
+# --- deskewing one image (nn/resample.py's Deskew does a batch at once) -------------------------
+
+
+def deskew_image(image: np.ndarray, max_skew: float = 1.0) -> np.ndarray:
+    """One (H, W) image sheared upright and moved so its centre of mass is the image's centre:
+    sums over its pixels for the moments, then each output pixel read from four input pixels."""
+    image = np.asarray(image, np.float64)
+    H, W = image.shape
+    ink = np.maximum(image, 0)
+    m = cy = cx = 0.0
+    for y in range(H):
+        for x in range(W):
+            m += ink[y, x]
+            cy += ink[y, x] * y
+            cx += ink[y, x] * x
+    c0, c1 = (H - 1) / 2, (W - 1) / 2
+    if m <= 1e-6:
+        cy, cx, a = c0, c1, 0.0
+    else:
+        cy, cx = cy / m, cx / m
+        vy = cxy = 0.0
+        for y in range(H):
+            for x in range(W):
+                vy += ink[y, x] * (y - cy) ** 2 / m
+                cxy += ink[y, x] * (y - cy) * (x - cx) / m
+        a = min(max(cxy / vy, -max_skew), max_skew) if vy > 1e-3 else 0.0
+
+    def pixel(y: int, x: int) -> float:
+        return float(image[y, x]) if 0 <= y < H and 0 <= x < W else 0.0
+
+    out = np.zeros((H, W))
+    for y in range(H):
+        for x in range(W):
+            qy, qx = y + cy - c0, x + a * (y - c0) + cx - c1  # where output (y, x) reads from
+            y0, x0 = int(np.floor(qy)), int(np.floor(qx))
+            fy, fx = qy - y0, qx - x0
+            out[y, x] = ((1 - fy) * (1 - fx) * pixel(y0, x0) + (1 - fy) * fx * pixel(y0, x0 + 1)
+                         + fy * (1 - fx) * pixel(y0 + 1, x0) + fy * fx * pixel(y0 + 1, x0 + 1))
+    return out

@@ -10,6 +10,7 @@ sizes follow from those arguments alone:
     BatchNorm(n)              gamma, beta, running_mean, running_var (n,)
     MaxPool2D(k), AvgPool2D   out (H // k, W // k, C)  (AvgPool2D(0): (1, 1, C))
     Reshape(shape), Flatten   out shape, out (H * W * C,)
+    Deskew                    (H, W, 1) in and out
     activations, Dropout      out = in
 
 ``plan_network`` walks the list with the shape of one image and checks the totals against
@@ -128,6 +129,9 @@ def layer_plan(kind: str, args: dict[str, Any], shape: Shape | None, where: str
             raise SpecError(f"{where} reshapes {math.prod(out)} values per image but gets "
                             f"{shape}")
         return {}, out, math.prod(out)
+    if kind == "Deskew":
+        image = _image(shape, where, 1)
+        return {}, image, math.prod(image) if image else 0
     if kind == "Flatten":
         return {}, None if shape is None else (math.prod(shape),), 0
     if kind in SHAPE_KEEPING:

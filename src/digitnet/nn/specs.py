@@ -13,6 +13,7 @@ e.g. "28x28x1"; Flatten is added before the first Dense layer by itself):
     bn            BatchNorm on the layer before it (placed before that layer's activation)
     pool2         MaxPool2D(2);  avgpool2: AvgPool2D(2);  gap: global average pooling
     drop0.25      Dropout(0.25)
+    deskew        Deskew, first only: each image sheared upright and centred (nn/resample.py)
     128           Dense with 128 units (+ activation); the last number is the number of classes
 
     "conv6k5-pool2-conv16k5v-pool2-120-84-10"     (LeNet-5)
@@ -32,6 +33,7 @@ from .conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
 from .layers import BatchNorm, Dense, Dropout, Layer
 from .losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .network import Network
+from .resample import Deskew
 from .sizes import plan_network
 
 #: preset name -> (spec, default dropout). "mlp" is what `digitnet train` uses by default.
@@ -198,6 +200,13 @@ def _conv_layers(spec: str, activation: str, init: str, dropout: float) -> list[
                 deferred = False
         elif (dm := re.fullmatch(r"drop(?:out)?(0?\.\d+)", tok)):
             layers.append((Dropout, {"p": float(dm.group(1))}))
+        elif tok == "deskew":
+            if i > 0:
+                raise SpecError(f"'deskew' must come first in {spec!r} (deskew-conv32-...): "
+                                "it prepares the input images")
+            if c != 1:
+                raise SpecError(f"'deskew' takes one-channel images, not {h}x{w}x{c}")
+            layers.append((Deskew, {}))
         elif tok.isdigit():
             if flat is None:
                 layers.append((Flatten, {}))
