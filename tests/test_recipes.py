@@ -76,6 +76,8 @@ BEST = {**OPTIONAL, **PRESET_TRAINING["best"]}
     ("best", {"augment": False}, {**BEST, "augment": False, "elastic": 0.0}),  # warp goes too
     ("best", {"elastic": 3}, {**BEST, "elastic": 3}),
     ("best", {"weight_decay": 0}, {**BEST, "weight_decay": 0}),
+    ("best-deskew", {}, BEST),                                      # best's recipe
+    ("BEST-DESKEW", {"epochs": 2}, {**BEST, "epochs": 2}),
     ("mlp", {"elastic": 2}, {**OPTIONAL, **PRESET_TRAINING["mlp"], "elastic": 2,
                              "augment": True}),                     # a warp asked for: augment
 ])
@@ -86,6 +88,15 @@ def test_training_options_take_the_elastic_warp_and_weight_decay(spec, given, ex
 def test_best_recipe_bends_and_decays():
     assert BEST["elastic"] == 2.0 and BEST["weight_decay"] == 5e-4 and BEST["augment"]
     assert PRESETS["best"][0].count("conv64") == 2
+
+
+def test_best_deskew_is_best_reading_deskewed_digits():
+    """best's layers and parameter count after a Deskew, trained with best's recipe."""
+    deskewed, best = dn.build_network("best-deskew", seed=3), dn.build_network("best", seed=3)
+    assert isinstance(deskewed.layers[1], dn.Deskew)
+    assert [type(x) for x in deskewed.layers[2:]] == [type(x) for x in best.layers[1:]]
+    assert deskewed.n_params == best.n_params
+    assert PRESET_TRAINING["best-deskew"] == PRESET_TRAINING["best"]
 
 
 def test_an_elastic_warp_without_augmentation_is_refused():

@@ -182,11 +182,12 @@ def _deskew(g: _Subgraph, layer: Deskew, x: str, tag: str, shape: tuple[int, ...
                    tag + name + "_sum")
         return g.node("Div", [s, m], tag + name)
 
-    cy, cx = mean("cy", rows), mean("cx", cols)
-    eyy, exy = mean("eyy", rows * rows), mean("exy", rows * cols)
-    vy = g.node("Max", [g.node("Sub", [eyy, g.node("Mul", [cy, cy], tag + "cy2")], tag + "vy0"),
+    yc, xc = rows - c0, cols - c1  # from the centre, as skew_positions (less cancellation)
+    my, mx = mean("my", yc), mean("mx", xc)
+    eyy, exy = mean("eyy", yc * yc), mean("exy", yc * xc)
+    vy = g.node("Max", [g.node("Sub", [eyy, g.node("Mul", [my, my], tag + "my2")], tag + "vy0"),
                         g.const(tag + "zero", 0.0)], tag + "vy")
-    cxy = g.node("Sub", [exy, g.node("Mul", [cy, cx], tag + "cycx")], tag + "cxy")
+    cxy = g.node("Sub", [exy, g.node("Mul", [my, mx], tag + "mymx")], tag + "cxy")
     spread = g.node("Greater", [vy, g.const(tag + "tiny_v", 1e-3)], tag + "spread")
     vy = g.node("Where", [spread, vy, g.const(tag + "one_v", 1.0)], tag + "vy_or_1")
     a = g.node("Where", [spread, g.node("Div", [cxy, vy], tag + "a0"),
@@ -194,12 +195,10 @@ def _deskew(g: _Subgraph, layer: Deskew, x: str, tag: str, shape: tuple[int, ...
     a = g.node("Where", [has, a, g.const(tag + "zero_b", 0.0)], tag + "a2")
     a = g.node("Clip", [a, g.const(tag + "lo", -MAX_SKEW), g.const(tag + "hi", MAX_SKEW)],
                tag + "a")
-    dy = g.node("Where", [has, g.node("Sub", [cy, g.const(tag + "c0", c0)], tag + "dy0"),
-                          g.const(tag + "zero_dy", 0.0)], tag + "dy")
-    dx = g.node("Where", [has, g.node("Sub", [cx, g.const(tag + "c1", c1)], tag + "dx0"),
-                          g.const(tag + "zero_dx", 0.0)], tag + "dx")
+    dy = g.node("Where", [has, my, g.const(tag + "zero_dy", 0.0)], tag + "dy")
+    dx = g.node("Where", [has, mx, g.const(tag + "zero_dx", 0.0)], tag + "dx")
     qy = g.node("Add", [g.const(tag + "grid_y", rows), dy], tag + "qy")
-    shear = g.node("Mul", [a, g.const(tag + "y_c0", rows - c0)], tag + "shear")
+    shear = g.node("Mul", [a, g.const(tag + "y_c0", yc)], tag + "shear")
     qx = g.node("Add", [g.node("Add", [g.const(tag + "grid_x", cols), shear], tag + "qx0"), dx],
                 tag + "qx")
     # GridSample's positions run from -1 (first pixel) to 1 (last): q * 2 / (size - 1) - 1
