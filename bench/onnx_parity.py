@@ -9,7 +9,7 @@ images whose predicted class differs, both accuracies, and the time each takes t
 Training: the preset's recipe (dn.training_options) for --epochs epochs, without warmup or
 augmentation (so that one epoch is quick); the point is weights that read digits, not the best
 accuracy. Besides the presets: "every-layer", a network with every layer type digitnet has
-(BatchNorm after a conv and after a dense layer, strides, paddings, both pools, global average
+(Deskew first, BatchNorm after a conv and after a dense layer, strides, paddings, both pools, global average
 pooling, LeakyReLU, Tanh, Sigmoid, Dropout, a Reshape back to images), and "binary7", lenet5 with
 one sigmoid output trained one-vs-rest on "is it a 7?" (as `train --binary 7`); both with the cnn
 recipe. Needs the [onnx] extra and onnxruntime.
@@ -30,7 +30,7 @@ def every_layer_network():
     import digitnet as dn
 
     return dn.Network([
-        dn.Reshape(28, 28, 1),
+        dn.Reshape(28, 28, 1), dn.Deskew(),
         dn.Conv2D(1, 16, kernel=3, padding="same"), dn.BatchNorm(16), dn.LeakyReLU(0.1),
         dn.MaxPool2D(2),                                                # 14x14x16
         dn.Conv2D(16, 32, kernel=3, stride=2, padding=1), dn.Tanh(),    # 7x7x32
