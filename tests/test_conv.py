@@ -67,9 +67,11 @@ def test_banded_rows_are_cut_into_blocks_that_keep_the_matmul_wide():
     assert conv._band_blocks(27) == 3
 
 
+@pytest.mark.parametrize("block_bytes", [0, 1], ids=["whole batch", "image by image"])
 @pytest.mark.parametrize("bias_column_max", [0, 32], ids=["bias added", "bias column"])
-def test_conv_matches_a_direct_loop(bias_column_max, monkeypatch):
+def test_conv_matches_a_direct_loop(bias_column_max, block_bytes, monkeypatch):
     monkeypatch.setattr("digitnet.nn.conv.BIAS_COLUMN_MAX", bias_column_max)
+    monkeypatch.setattr("digitnet.nn.conv.BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(1)
     X = rng.standard_normal((2, 5, 6, 3))
     conv = Conv2D(3, 4, kernel=3, stride=2, padding=1)  # k*k*C = 27
@@ -83,6 +85,30 @@ def test_conv_matches_a_direct_loop(bias_column_max, monkeypatch):
     for n, y, x, o in np.ndindex(*Z.shape):  # the definition, one output at a time
         window = Xp[n, 2 * y:2 * y + 3, 2 * x:2 * x + 3, :]
         assert np.isclose(Z[n, y, x, o], np.sum(window * W[:, :, :, o]) + b[o])
+
+
+@pytest.mark.parametrize("shape, args", [
+    ((7, 14, 14, 32), {"c_in": 32, "c_out": 64}),                         # cnn's second layer
+    ((5, 9, 8, 4), {"c_in": 4, "c_out": 3, "kernel": 3, "stride": 2, "padding": "valid"}),
+    ((5, 12, 12, 6), {"c_in": 6, "c_out": 16, "kernel": 5, "padding": 1, "band": False}),
+])
+def test_predicting_in_blocks_of_images_gives_the_whole_batchs_numbers(shape, args,
+                                                                        monkeypatch):
+    """Predicting, im2col goes a few images at a time (BLOCK_BYTES): the same Z as all at once
+    and as training's forward, for blocks that do not divide the batch too."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal(shape).astype(np.float32)
+    conv = Conv2D(**args, seed=5)
+    conv.params["b"][:] = rng.standard_normal(conv.c_out)
+    per_image = conv.forward(X[:1]).shape[1] * conv.forward(X[:1]).shape[2] * \
+        conv.kernel ** 2 * conv.c_in * 4
+    monkeypatch.setattr("digitnet.nn.conv.BLOCK_BYTES", 0)
+    whole = conv.forward(X)
+    for per in (1, 2, 3):
+        monkeypatch.setattr("digitnet.nn.conv.BLOCK_BYTES", per * per_image)
+        assert conv._blocks(len(X), per_image, False) == per
+        np.testing.assert_allclose(conv.forward(X), whole, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(conv.forward(X, training=True), whole, rtol=1e-5, atol=1e-5)
 
 
 def test_the_bias_column_gives_the_same_numbers_forward_and_backward(monkeypatch):
