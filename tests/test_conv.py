@@ -94,8 +94,8 @@ def test_conv_matches_a_direct_loop(bias_column_max, block_bytes, monkeypatch):
 ])
 def test_predicting_in_blocks_of_images_gives_the_whole_batchs_numbers(shape, args,
                                                                         monkeypatch):
-    """Predicting, im2col goes a few images at a time (BLOCK_BYTES): the same Z as all at once
-    and as training's forward, for blocks that do not divide the batch too."""
+    """im2col goes a few images at a time (BLOCK_BYTES): the same Z as all at once, predicting
+    or training, for blocks that do not divide the batch too, and the same gradients."""
     rng = np.random.default_rng(4)
     X = rng.standard_normal(shape).astype(np.float32)
     conv = Conv2D(**args, seed=5)
@@ -109,6 +109,16 @@ def test_predicting_in_blocks_of_images_gives_the_whole_batchs_numbers(shape, ar
         assert conv._blocks(len(X), per_image, False) == per
         np.testing.assert_allclose(conv.forward(X), whole, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(conv.forward(X, training=True), whole, rtol=1e-5, atol=1e-5)
+    dZ = rng.standard_normal(whole.shape).astype(np.float32)
+    conv.needs_input_grad = True
+    grads = {}
+    for block_bytes in (0, 2 * per_image):  # training: the same dW, db and dX from blocks
+        monkeypatch.setattr("digitnet.nn.conv.BLOCK_BYTES", block_bytes)
+        conv.forward(X, training=True)
+        dX = conv.backward(dZ)
+        grads[block_bytes] = [conv.grads["W"].copy(), conv.grads["b"].copy(), dX]
+    for a, b in zip(grads[0], grads[2 * per_image], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_the_bias_column_gives_the_same_numbers_forward_and_backward(monkeypatch):
