@@ -49,6 +49,14 @@ BIAS_COLUMN_MAX = 32
 BLOCK_BYTES = 1 << 20
 
 
+def _windows(Xp: np.ndarray, k: int, s: int, Ho: int, Wo: int) -> np.ndarray:
+    """(N, Ho, Wo, k, k, C): every k x k window of the padded images Xp, a read-only strided
+    view (no copy)."""
+    sN, sH, sW, sC = Xp.strides
+    return as_strided(Xp, (len(Xp), Ho, Wo, k, k, Xp.shape[3]), (sN, sH * s, sW * s, sH, sW, sC),
+                      writeable=False)
+
+
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in every framework), NHWC.
 
@@ -149,12 +157,7 @@ class Conv2D(Layer):
         with ``keep=False``). ``ones``: with one more column, of ones (the bias column)."""
         N, H, W_, C = X.shape
         Ho, Wo = _pair_out(H, k, s, p), _pair_out(W_, k, s, p)
-        if p:
-            # only the inside is written, so the border of the buffer stays zero
-            Xp = self._buffer(tag + "pad", (N, H + 2 * p, W_ + 2 * p, C), X.dtype, keep)
-            Xp[:, p:p + H, p:p + W_, :] = X
-        else:
-            Xp = np.ascontiguousarray(X)
+        Xp = self._padded(X, p, tag, keep)
         if ones:  # the windows go to the first k*k*C columns, a view (shape set: never a copy)
             full = self._with_ones(tag + "cols1", N * Ho * Wo, k * k * C, X.dtype, keep)
             cols = full[:, :k * k * C]
@@ -170,11 +173,18 @@ class Conv2D(Layer):
                 for j in range(k):
                     cols[:, :, :, i, j, :] = Xp[:, i:i + s * Ho:s, j:j + s * Wo:s, :]
         else:
-            sN, sH, sW, sC = Xp.strides
-            windows = as_strided(Xp, (N, Ho, Wo, k, k, C), (sN, sH * s, sW * s, sH, sW, sC),
-                                 writeable=False)
-            np.copyto(cols, windows)
+            np.copyto(cols, _windows(Xp, k, s, Ho, Wo))
         return full if ones else cols.reshape(N * Ho * Wo, k * k * C)
+
+    def _padded(self, X: np.ndarray, p: int, tag: str, keep: bool) -> np.ndarray:
+        """X zero-padded by p on each side (X itself, contiguous, for p = 0)."""
+        if not p:
+            return np.ascontiguousarray(X)
+        N, H, W_, C = X.shape
+        # only the inside is written, so the border of a kept buffer stays zero
+        Xp = self._buffer(tag + "pad", (N, H + 2 * p, W_ + 2 * p, C), X.dtype, keep)
+        Xp[:, p:p + H, p:p + W_, :] = X
+        return Xp
 
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         if X.ndim != 4 or X.shape[3] != self.c_in:
@@ -220,14 +230,7 @@ class Conv2D(Layer):
         17.8 -> 16.1 ms for 128."""
         N, H, W_, C = X.shape
         k, s, p = self.kernel, self.stride, self.pad
-        if p:  # only the inside is written, so a kept buffer's border stays zero
-            Xp = self._buffer("xpad", (N, H + 2 * p, W_ + 2 * p, C), X.dtype, training)
-            Xp[:, p:p + H, p:p + W_, :] = X
-        else:
-            Xp = np.ascontiguousarray(X)
-        sN, sH, sW, sC = Xp.strides
-        windows = as_strided(Xp, (N, Ho, Wo, k, k, C), (sN, sH * s, sW * s, sH, sW, sC),
-                             writeable=False)
+        windows = _windows(self._padded(X, p, "x", training), k, s, Ho, Wo)
         W2 = self.params["W"].reshape(k * k * C, self.c_out)
         Z = np.empty((N * Ho * Wo, self.c_out), X.dtype)
         cols = (self._buffer("xcols", (N, Ho, Wo, k, k, C), X.dtype) if training
