@@ -21,8 +21,6 @@ moments are matrix products (N, H*W) @ (H*W,), the reads four gathers.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..errors import SpecError, TrainingError
@@ -85,9 +83,6 @@ class Deskew(Layer):
     images): the shear depends on the image itself, and no gradient is passed back through it.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         if X.ndim != 4 or X.shape[3] != 1:
             raise SpecError(f"Deskew takes one-channel images (N, H, W, 1), got {X.shape}: put "
@@ -102,6 +97,3 @@ class Deskew(Layer):
             return None
         raise TrainingError("Deskew passes no gradient back to its input: it must come before "
                             "every layer with parameters (deskew-conv32-..., not conv32-deskew)")
-
-    def config(self) -> dict[str, Any]:
-        return {}
