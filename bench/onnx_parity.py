@@ -9,10 +9,10 @@ images whose predicted class differs, both accuracies, and the time each takes t
 Training: the preset's recipe (dn.training_options) for --epochs epochs, without warmup or
 augmentation (so that one epoch is quick); the point is weights that read digits, not the best
 accuracy. Besides the presets: "every-layer", a network with every layer type digitnet has
-(Deskew first, BatchNorm after a conv and after a dense layer, strides, paddings, both pools, global average
-pooling, LeakyReLU, Tanh, Sigmoid, Dropout, a Reshape back to images), and "binary7", lenet5 with
-one sigmoid output trained one-vs-rest on "is it a 7?" (as `train --binary 7`); both with the cnn
-recipe. Needs the [onnx] extra and onnxruntime.
+(Deskew first, BatchNorm after a conv and after a dense layer, strides, paddings, both pools,
+global average pooling, LeakyReLU, Tanh, Sigmoid, Dropout, a Reshape back to images), and
+"binary7", lenet5 with one sigmoid output trained one-vs-rest on "is it a 7?" (as `train
+--binary 7`); both with the cnn recipe. Needs the [onnx] extra and onnxruntime.
 """
 
 from __future__ import annotations
