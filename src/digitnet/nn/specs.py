@@ -45,11 +45,10 @@ PRESETS: dict[str, tuple[str, float]] = {
     "fast": ("conv24k5s2v-conv32v-pool2-256-10", 0.0),
     # the most accurate (with its recipe: elastic warps, 30 epochs): two 64-filter convolutions
     "best": ("conv32-bn-pool2-conv64-bn-conv64-bn-pool2-conv128-bn-pool2-256-drop0.2-10", 0.0),
-    # best's layers reading deskewed digits: as accurate alone, and a member that errs on other
-    # images than best's, so an ensemble of both kinds gains more (README "Recipes")
-    "best-deskew": ("deskew-conv32-bn-pool2-conv64-bn-conv64-bn-pool2-conv128-bn-pool2-256-"
-                    "drop0.2-10", 0.0),
 }
+#: best's layers reading deskewed digits: as accurate alone, and a member that errs on other
+#: images than best's, so an ensemble of both kinds gains more (README "Recipes")
+PRESETS["best-deskew"] = ("deskew-" + PRESETS["best"][0], PRESETS["best"][1])
 
 _HELP = ("write layer sizes joined by '-' (784-512-256-10), conv tokens (conv32, conv16k5v, bn, "
          f"pool2, drop0.25, ...: see `digitnet train --help`), or a preset ({', '.join(PRESETS)})")
