@@ -121,21 +121,28 @@ def test_predicting_in_blocks_of_images_gives_the_whole_batchs_numbers(shape, ar
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
-def test_the_bias_column_gives_the_same_numbers_forward_and_backward(monkeypatch):
-    """A first layer's bias rides in the matmul ([cols 1] @ [W; b]); the same layer with the
-    bias added after the matmul gives the same Z, dW, db and dX, training or not."""
+@pytest.mark.parametrize("c, k, stride, padding", [
+    (1, 3, 1, "same"), (3, 3, 1, "same"), (1, 5, 2, "valid"), (2, 3, 2, 1)])
+def test_the_bias_column_gives_the_same_numbers_forward_and_backward(monkeypatch, c, k, stride,
+                                                                     padding):
+    """A first layer's bias rides in the matmul ([cols 1] @ [W; b], cols stored transposed);
+    the same layer with the bias added after the matmul gives the same Z, dW, db and dX,
+    training or not, for several channels, window sizes, strides and paddings; and a second
+    batch through the kept work arrays gives the same as a fresh layer."""
     rng = np.random.default_rng(2)
-    X = rng.standard_normal((3, 9, 8, 1)).astype(np.float32)
-    dZ = rng.standard_normal((3, 9, 8, 5)).astype(np.float32)
+    X = rng.standard_normal((3, 9, 8, c)).astype(np.float32)
+    X2 = rng.standard_normal((3, 9, 8, c)).astype(np.float32)
     out = {}
     for limit in (32, 0):
         monkeypatch.setattr("digitnet.nn.conv.BIAS_COLUMN_MAX", limit)
-        conv = Conv2D(1, 5, kernel=3, seed=3)
+        conv = Conv2D(c, 5, kernel=k, stride=stride, padding=padding, seed=3)
         conv.params["b"][:] = rng.standard_normal(5) if limit else out[32][-1]
         conv.needs_input_grad = True
+        conv.forward(X2, training=True)  # fills the kept arrays with another batch first
         Z_eval = conv.forward(X)
         Z = conv.forward(X, training=True)
-        assert conv.cols.shape[1] == 9 + (limit > 0)
+        assert conv.cols.shape[1] == k * k * c + (limit > 0)
+        dZ = np.random.default_rng(4).standard_normal(Z.shape).astype(np.float32)
         dX = conv.backward(dZ)
         out[limit] = (Z_eval, Z, conv.grads["W"].copy(), conv.grads["b"].copy(), dX,
                       conv.params["b"].copy())
