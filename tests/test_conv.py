@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 import digitnet as dn
-from digitnet.nn.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D, Reshape
+from digitnet.nn.conv import (
+    AvgPool2D,
+    Conv2D,
+    ConvPool,
+    Flatten,
+    MaxPool2D,
+    Reshape,
+    fuse_pooling,
+)
 from digitnet.nn.layers import BatchNorm
 
 
@@ -149,6 +157,68 @@ def test_the_bias_column_gives_the_same_numbers_forward_and_backward(monkeypatch
     for a, b in zip(out[32][:5], out[0][:5], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(out[32][0], out[32][1])  # evaluation == training forward
+
+
+@pytest.mark.parametrize("shape, conv, size, block_images", [
+    ((5, 28, 28, 1), {"c_in": 1, "c_out": 8}, 2, 0),                     # bias column, phases
+    ((4, 11, 13, 3), {"c_in": 3, "c_out": 5, "stride": 2, "padding": "valid"}, 2, 0),
+    ((3, 15, 14, 1), {"c_in": 1, "c_out": 4, "kernel": 5, "band": False}, 3, 0),  # 9 phases
+    ((4, 15, 13, 2), {"c_in": 2, "c_out": 7, "padding": "valid"}, 2, 0),  # odd: rows dropped
+    ((4, 12, 12, 3), {"c_in": 3, "c_out": 5, "stride": 2}, 3, 0),
+    # as the two layers: no bias column (cnn's second, in blocks; odd sizes), banded
+    ((7, 14, 14, 32), {"c_in": 32, "c_out": 64}, 2, 3),
+    ((5, 15, 13, 6), {"c_in": 6, "c_out": 7, "padding": "valid"}, 2, 2),
+    ((3, 12, 12, 1), {"c_in": 1, "c_out": 6, "kernel": 5}, 2, 0),
+])
+@pytest.mark.parametrize("relu", [False, True])
+def test_conv_and_pool_as_one_layer_give_the_two_layers_numbers(shape, conv, size,
+                                                               block_images, relu, monkeypatch):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal(shape).astype(np.float32)
+    layer = Conv2D(**conv, seed=4)
+    layer.params["b"][:] = rng.standard_normal(layer.c_out)
+    pool = MaxPool2D(size)
+    Z = layer.forward(X)
+    if block_images:  # blocks of this many images (one that does not divide the batch, too)
+        per_image = Z.shape[1] * Z.shape[2] * layer.kernel ** 2 * layer.c_in * 4
+        monkeypatch.setattr("digitnet.nn.conv.BLOCK_BYTES", block_images * per_image)
+        assert layer._blocks(len(X), per_image, False) == block_images
+    expected = pool.forward(Z)
+    if relu:
+        expected = np.maximum(expected, 0)
+    A = ConvPool(layer, pool, relu).forward(X)
+    assert A.shape == expected.shape
+    np.testing.assert_allclose(A, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fusing_takes_each_conv_with_the_pool_and_relu_after_it_and_nothing_else():
+    class MyConv(Conv2D):                    # a learner's subclass may compute otherwise
+        pass
+
+    net = dn.build_network("cnn", seed=0)
+    fused = fuse_pooling(net.layers)          # BatchNorm not folded: conv2 is not next to a pool
+    assert [type(layer).__name__ for layer in fused] == [
+        "Reshape", "ConvPool", "Conv2D", "BatchNorm", "MaxPool2D", "ReLU", "Flatten", "Dense",
+        "ReLU", "Dropout", "Dense"]
+    assert fused[1].relu and fused[1].conv is net.layers[1] and fused[1].pool is net.layers[2]
+    mine = [MyConv(1, 4), MaxPool2D(2), Conv2D(3, 4), MaxPool2D(2), dn.Sigmoid(),
+            Conv2D(4, 4), MaxPool2D(2)]                # 3x3x4 = 36 > BIAS_COLUMN_MAX
+    assert [type(layer).__name__ for layer in fuse_pooling(mine)] == \
+        ["MyConv", "MaxPool2D", "ConvPool", "Sigmoid", "Conv2D", "MaxPool2D"]
+    assert not fuse_pooling(mine)[2].relu
+    with pytest.raises(RuntimeError, match="only predicts"):
+        fused[1].forward(np.zeros((1, 28, 28, 1), np.float32), training=True)
+
+
+@pytest.mark.parametrize("spec", ["cnn", "best", "conv8v-pool3-conv16-pool2-10"])
+def test_predictions_with_fused_layers_are_the_layer_by_layer_ones(spec, monkeypatch):
+    net = dn.build_network(spec, seed=0)
+    X = np.random.default_rng(0).random((90, 784), dtype=np.float32)
+    fused = net.logits(X)
+    monkeypatch.setattr("digitnet.nn.network.fuse_pooling", list)
+    plain = net.logits(X)
+    np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
+    np.testing.assert_allclose(plain, net.forward(X), rtol=1e-4, atol=1e-4 * np.abs(plain).max())
 
 
 def test_maxpool_gives_a_tied_maximum_the_gradient_once():

@@ -13,7 +13,7 @@ from ..heap import keep_freed_memory
 from ..threads import SHARED, blas_threads, choose, executor
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .checks import images_problem, label_problem
-from .conv import Conv2D, Flatten
+from .conv import Conv2D, Flatten, fuse_pooling
 from .layers import BatchNorm, Dense, Dropout, Layer, as_rows
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .sizes import plan_network
@@ -271,10 +271,11 @@ class Network:
         threads as the other processes leave free (evaluation-mode forward passes keep nothing
         on digitnet's layers, so the threads share the network), each with one BLAS thread.
         Each BatchNorm after a convolution or dense layer is folded into it (see
-        ``fold_batchnorm``): the same scores to rounding, one pass over the data fewer."""
+        ``fold_batchnorm``): the same scores to rounding, one pass over the data fewer; and each
+        convolution with the max pool (and ReLU) after it runs as one ``ConvPool``."""
         rows = min(batch_size, self._forward_rows())
         chunks = [X[i:i + rows] for i in range(0, len(X), rows)]
-        layers = fold_batchnorm(self.layers)
+        layers = fuse_pooling(fold_batchnorm(self.layers))
         keep_freed_memory()  # the chunks reuse the same pages (see heap.py)
 
         def scores(A: np.ndarray) -> np.ndarray:
