@@ -91,9 +91,17 @@ def test_bad_conv_specs(spec, message):
         dn.build_network(spec)
 
 
-def test_predicting_runs_in_chunks_that_fit_the_caches_and_gives_the_same_answers():
+def test_predicting_runs_in_chunks_that_fit_the_caches_and_gives_the_same_answers(monkeypatch):
+    from digitnet.nn.network import FORWARD_VALUES
+
     assert dn.build_network("784-512-10")._forward_rows() == 1000      # dense: the most
-    assert 32 <= dn.build_network("cnn")._forward_rows() < 128         # 14x14x9x32 windows
+    # cnn: its first layer's output, 28x28x32 (its second copies its windows in blocks) ...
+    assert dn.build_network("cnn")._forward_rows() == FORWARD_VALUES // (28 * 28 * 32)
+    monkeypatch.setattr("digitnet.nn.conv.BLOCK_BYTES", 0)               # ... or all at once:
+    assert dn.build_network("cnn")._forward_rows() == FORWARD_VALUES // (14 * 14 * 9 * 32)
+    monkeypatch.undo()
+    # LeNet-5: its banded first layer copies rows for the whole chunk, counted as its windows
+    assert dn.build_network("lenet5")._forward_rows() == FORWARD_VALUES // (28 * 28 * 25)
     net = dn.build_network("conv4-pool2-10", seed=0)
     X = np.random.default_rng(0).random((700, 784), dtype=np.float32)
     y = np.arange(700) % 10

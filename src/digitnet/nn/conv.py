@@ -227,6 +227,13 @@ class Conv2D(Layer):
             per_feature(np.add, Z, self.params["b"], out=Z)  # Z += b, in wide rows
         return Z.reshape(N, Ho, Wo, self.c_out)
 
+    def windows_in_blocks(self, width: int) -> bool:
+        """Whether predicting on images ``width`` wide copies this layer's windows a block of
+        images at a time (``_blocked_forward``), so their copy does not grow with the batch:
+        not with the bias column, not banded, not with BLOCK_BYTES 0."""
+        return bool(BLOCK_BYTES) and not self._bias_column() and \
+            not self._banded(width + 2 * self.pad)
+
     @staticmethod
     def _blocks(n: int, bytes_per_image: int, whole: bool) -> int:
         """Images per block of ``_blocked_forward``: n (no blocks) with the bias column (a first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from .checks import images_problem, label_problem
 from .conv import Conv2D, Flatten, fuse_pooling
 from .layers import BatchNorm, Dense, Dropout, Layer, as_rows
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
-from .sizes import plan_network
+from .sizes import layer_plan
 
 if TYPE_CHECKING:
     from ..trace import StepTrace
@@ -291,15 +292,30 @@ class Network:
 
     def _forward_rows(self) -> int:
         """Images per forward pass when predicting: as many as keep the largest layer's values
-        within FORWARD_VALUES (8 MiB of float32, where the caches still help), between
-        FORWARD_ROWS. Measured on 2 cores (10,000 images, images/s by chunk): cnn 9.8k in 32,
-        10.0k in 64, 9.4k in 128, 7.5k in 512 (it gets 37); lenet5 39k in 32, 46k in 128,
-        38k in 512 (107); 784-512-10 185k in 128, 198k in 512, 202k in 1000 (1000)."""
+        (``_predicting_values``) within FORWARD_VALUES (8 MiB of float32, where the caches
+        still help), between FORWARD_ROWS. Measured on 2 cores (10,000 images, images/s by
+        chunk, in one process): cnn 10.5k in 37, 11.8k in 96, 11.4k in 128, 11.0k in 256 (it
+        gets 83); best 3.8k in 32, 4.0k in 64 and 83 (83); lenet5 41k in 106, 40k in 200 and
+        445 (106); 784-512-10 185k in 128, 198k in 512, 202k in 1000 (1000)."""
         try:
-            per_image = plan_network(self.config()["layers"], check=False).values_per_image
+            per_image = self._predicting_values()
         except Exception:  # a learner's own layer that cannot be planned: a middle value
             return 128
         return int(np.clip(FORWARD_VALUES // max(per_image, 1), *FORWARD_ROWS))
+
+    def _predicting_values(self) -> int:
+        """The most values one image makes in one layer when predicting: as ``plan_network``
+        counts them (``layer_plan``), except for a Conv2D that copies its windows a block of
+        images at a time (``Conv2D.windows_in_blocks``): its output and its padded input."""
+        most, shape = 0, None
+        for layer, spec in zip(self.layers, self.config()["layers"], strict=True):
+            _, out, values = layer_plan(str(spec.get("type")), spec, shape, "")
+            if type(layer) is Conv2D and shape is not None and out is not None \
+                    and layer.windows_in_blocks(shape[1]):
+                padded = (shape[0] + 2 * layer.pad) * (shape[1] + 2 * layer.pad) * shape[2]
+                values = max(math.prod(out), padded)
+            most, shape = max(most, values), out
+        return most
 
     @property
     def temperature(self) -> float:
