@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import digitnet as dn
+from digitnet.errors import TrainingError
 from digitnet.nn.conv import (
     AvgPool2D,
     Conv2D,
@@ -219,6 +220,46 @@ def test_predictions_with_fused_layers_are_the_layer_by_layer_ones(spec, monkeyp
     plain = net.logits(X)
     np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
     np.testing.assert_allclose(plain, net.forward(X), rtol=1e-4, atol=1e-4 * np.abs(plain).max())
+
+
+@pytest.mark.parametrize("spec", ["cnn", "conv8k5s2v-pool2-10", "conv6-pool3-10"])
+def test_training_a_first_conv_and_its_pool_as_one_step_gives_the_layers_gradients(
+        spec, sample, monkeypatch):
+    """Training runs a first convolution and the max pool after it by pooling phases
+    (Conv2D.pooled_forward / pooled_backward); on real digits, whose blank background makes
+    whole blocks tie, the loss and every gradient are those of the layers one after the
+    other."""
+    X, y = sample.x_train[:50], sample.y_train[:50]
+    out = {}
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(Conv2D, "pools_by_phase", lambda self, pool, width: False)
+        net = dn.build_network(spec, seed=3)
+        for layer in net.layers:
+            if isinstance(layer, Conv2D):
+                layer.params["b"][:] = 0.1
+        loss, Z = net.train_step(X, y)
+        assert (2 in net._pooled) is fused                 # the pool's index
+        out[fused] = (loss, Z, [g.copy() for _, _, g in net.parameters()])
+    assert out[True][0] == pytest.approx(out[False][0], rel=1e-6)
+    np.testing.assert_allclose(out[True][1], out[False][1], rtol=1e-5, atol=1e-5)
+    for a, b in zip(out[True][2], out[False][2], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(b).max()))
+
+
+def test_a_pooled_first_conv_passes_gradcheck_and_refuses_to_give_dx():
+    net = dn.Network([Reshape(8, 8, 1), Conv2D(1, 3, 3), MaxPool2D(2), dn.ReLU(), Flatten(),
+                      dn.Dense(48, 10)], seed=1)
+    X = np.random.default_rng(0).random((5, 64))
+    assert dn.gradcheck(net, X).ok
+    net.forward(X, training=True)
+    assert net._pooled == {2}                                # conv and pool as one step
+    conv = Conv2D(1, 2, 3)  # a blank image: every output is b, all four phases tie ...
+    conv.pooled_forward(np.zeros((2, 6, 6, 1)), MaxPool2D(2), training=True)
+    assert conv.first.shape == (2 * 3 * 3, 2) and not conv.first.any()  # ... the first wins
+    net.layers[1].needs_input_grad = True
+    with pytest.raises(TrainingError, match="no dX"):
+        net.layers[1].pooled_backward(np.ones((5, 4, 4, 3)))
 
 
 def test_maxpool_gives_a_tied_maximum_the_gradient_once():

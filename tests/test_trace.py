@@ -91,8 +91,9 @@ def test_traced_gradients_are_those_of_train_step(batch, spec):
     traced = [a for layer in t.layers for a in layer.backward[1:]]  # dW1, db1, BatchNorm_2.dgamma
     expected = [g for _, _, g in ref.parameters()]
     assert len(traced) == len(expected) == len(list(net.parameters()))
-    for a, g in zip(traced, expected, strict=True):
-        np.testing.assert_array_equal(a.value, g, err_msg=a.name)
+    for a, g in zip(traced, expected, strict=True):  # train_step runs a first conv and its
+        # pool as one step (Conv2D.pooled_forward): that layer's dW, db the same to rounding
+        np.testing.assert_allclose(a.value, g, rtol=1e-5, atol=1e-7, err_msg=a.name)
 
 
 def test_sgd_update_is_minus_lr_times_the_gradient(batch):

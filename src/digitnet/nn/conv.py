@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..errors import SpecError
+from ..errors import SpecError, TrainingError
 from .activations import ReLU
 from .init import get_initializer
 from .layers import Layer, as_rows, column_sums, per_feature
@@ -268,36 +268,75 @@ class Conv2D(Layer):
         per_feature(np.add, Z, self.params["b"], out=Z)  # Z += b, in wide rows
         return Z.reshape(N, Ho, Wo, self.c_out)
 
-    def pooled_forward(self, X: np.ndarray, pool: MaxPool2D) -> np.ndarray:
-        """Predicting: pool.forward(self.forward(X)), the same numbers (see ``ConvPool``),
-        X:(N, H, W, C) -> (N, Ho//q, Wo//q, O) for a pool of q x q. One matmul with the bias
-        column per pooling phase (a, b): the outputs at (q*y + a, q*x + b), a convolution of
-        stride q*s on windows shifted by (a*s, b*s); the pool is the running maximum of the
-        phases' outputs, which are contiguous (MaxPool2D's strided reads cost ~3x a
-        contiguous maximum here). Layers without the bias column, and banded ones: the two
-        layers one after the other (pooling each block of ``_blocked_forward`` while in cache
-        measured no faster)."""
-        if (X.ndim != 4 or X.shape[3] != self.c_in or type(pool) is not MaxPool2D
-                or not self._bias_column() or self._banded(X.shape[2] + 2 * self.pad)):
-            return pool.forward(self.forward(X, False), False)
+    def pools_by_phase(self, pool: Layer, width: int) -> bool:
+        """Whether ``pooled_forward`` computes this layer and ``pool`` after it by pooling
+        phases, on images ``width`` wide: a MaxPool2D after a layer with the bias column (a
+        first layer) that is not banded."""
+        return (type(pool) is MaxPool2D and self._bias_column()
+                and not self._banded(width + 2 * self.pad))
+
+    def pooled_forward(self, X: np.ndarray, pool: MaxPool2D,
+                       training: bool = False) -> np.ndarray:
+        """pool.forward(self.forward(X)), the same numbers (see ``ConvPool``, and
+        ``Network.forward`` for training), X:(N, H, W, C) -> (N, Ho//q, Wo//q, O) for a pool of
+        q x q. Where ``pools_by_phase``: one matmul with the bias column per pooling phase
+        (a, b), the outputs at (q*y + a, q*x + b), a convolution of stride q*s on windows
+        shifted by (a*s, b*s); the pool is the running maximum of the phases' outputs, which
+        are contiguous (MaxPool2D's strided reads cost ~3x a contiguous maximum here).
+        Training also keeps each phase's windows and which phase holds each maximum first (a
+        strictly greater later phase takes it: the first in the block row by row, as
+        MaxPool2D), for ``pooled_backward``. Otherwise: the two layers one after the other
+        (pooling each block of ``_blocked_forward`` while in cache measured no faster)."""
+        if X.ndim != 4 or X.shape[3] != self.c_in or not self.pools_by_phase(pool, X.shape[2]):
+            return pool.forward(self.forward(X, training), training)
         N, H, W_, C = X.shape
         k, s, p, O, q = self.kernel, self.stride, self.pad, self.c_out, pool.size
         Ho, Wo = _pair_out(H, k, s, p), _pair_out(W_, k, s, p)
         if min(Ho, Wo) < q:
-            return pool.forward(self.forward(X, False), False)  # their errors
+            return pool.forward(self.forward(X, training), training)  # their errors
         Hq, Wq = Ho // q, Wo // q
-        Xp = self._padded(X, p, "x", keep=False)
+        Xp = self._padded(X, p, "x", keep=training)
         Wb = self._weights_and_bias(self.params["W"].reshape(k * k * C, O))
-        full = self._with_ones("", N * Hq * Wq, k * k * C, X.dtype, keep=False)
+        rows = N * Hq * Wq
+        if training:  # every phase's windows, kept for dW; their rows of ones written once
+            phases = self._buffer("phases", (q * q, k * k * C + 1, rows), X.dtype)
+            if not phases[:, -1, :1].all():
+                phases[:, -1] = 1
+            self.first = np.zeros((rows, O), np.uint8)  # the phase holding each maximum first
+            self.phases, self.x_shape, self.cols, self.rows = phases, X.shape, None, None
+        else:
+            full = self._with_ones("", rows, k * k * C, X.dtype, keep=False)
         A = None
-        for a in range(q):
-            for b in range(q):
-                self._window_rows(Xp, a * s, b * s, q * s, Hq, Wq, full[:-1])
-                if A is None:
-                    A = full.T @ Wb
-                else:
-                    np.maximum(A, full.T @ Wb, out=A)
+        for ph in range(q * q):
+            a, b = divmod(ph, q)
+            cols = phases[ph] if training else full
+            self._window_rows(Xp, a * s, b * s, q * s, Hq, Wq, cols[:-1])
+            Z = cols.T @ Wb
+            if A is None:
+                A = Z
+                continue
+            if training:
+                np.copyto(self.first, ph, where=Z > A)
+            np.maximum(A, Z, out=A)
         return A.reshape(N, Hq, Wq, O)
+
+    def pooled_backward(self, dA: np.ndarray) -> None:
+        """The gradients of ``pooled_forward`` in training: dA goes to the phase that held each
+        maximum first (dZ of that phase, 0 in the others), and [dW; db] = sum over the phases
+        of [cols 1].T @ dZ. No dX: the layer must not need its input's gradient (a first
+        layer; ``Network.forward`` fuses only those)."""
+        if self.needs_input_grad:
+            raise TrainingError("pooled_backward gives no dX: train the layer and its pool "
+                                "one after the other where the input's gradient is needed")
+        O = self.c_out
+        dA2 = dA.reshape(-1, O)
+        dZ = np.empty_like(dA2)
+        dWb = np.zeros((self.phases.shape[1], O), dA.dtype)
+        for ph in range(self.phases.shape[0]):
+            np.multiply(dA2, self.first == ph, out=dZ)
+            dWb += self.phases[ph] @ dZ
+        self.grads["W"][...] = dWb[:-1].reshape(self.grads["W"].shape)
+        self.grads["b"][...] = dWb[-1]
 
     def backward(self, dZ: np.ndarray) -> np.ndarray | None:
         N, H, W_, C = self.x_shape

@@ -208,15 +208,33 @@ class Network:
 
     # --- passes ---------------------------------------------------------------------------
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        """X:(N, n_inputs) -> Z:(N, n_outputs), the scores before softmax/sigmoid."""
-        for layer in self.layers:
+        """X:(N, n_inputs) -> Z:(N, n_outputs), the scores before softmax/sigmoid, one layer
+        after the other. Training, a first convolution and the max pool right after it run
+        as one step (``Conv2D.pooled_forward``: the same numbers, ~2x faster for cnn's pair
+        on one thread), and ``backward`` then runs ``Conv2D.pooled_backward`` for both."""
+        self._pooled: set[int] = set()
+        i = 0
+        while i < len(self.layers):
+            layer = self.layers[i]
+            pool = self.layers[i + 1] if i + 1 < len(self.layers) else None
+            if (training and type(layer) is Conv2D and not layer.needs_input_grad
+                    and X.ndim == 4 and layer.pools_by_phase(pool, X.shape[2])):
+                X = layer.pooled_forward(X, pool, training=True)
+                self._pooled.add(i + 1)
+                i += 2
+                continue
             X = layer.forward(X, training)
+            i += 1
         return X
 
     def backward(self, dZ: np.ndarray) -> None:
         """Propagate dZ = dL/dZ back through every layer, filling each layer's grads."""
+        pooled = getattr(self, "_pooled", set())
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
+            if i in pooled:  # this pool and the convolution before it, as forward ran them
+                self.layers[i - 1].pooled_backward(dZ)
+                break
             dZ = layer.backward(dZ)
             if dZ is None:
                 if layer.needs_input_grad and i > 0:
