@@ -166,10 +166,13 @@ def test_the_bias_column_gives_the_same_numbers_forward_and_backward(monkeypatch
     ((3, 15, 14, 1), {"c_in": 1, "c_out": 4, "kernel": 5, "band": False}, 3, 0),  # 9 phases
     ((4, 15, 13, 2), {"c_in": 2, "c_out": 7, "padding": "valid"}, 2, 0),  # odd: rows dropped
     ((4, 12, 12, 3), {"c_in": 3, "c_out": 5, "stride": 2}, 3, 0),
-    # as the two layers: no bias column (cnn's second, in blocks; odd sizes), banded
+    # windows in blocks (no bias column): cnn's second; odd sizes; stride 2 and a 3x3 pool
     ((7, 14, 14, 32), {"c_in": 32, "c_out": 64}, 2, 3),
     ((5, 15, 13, 6), {"c_in": 6, "c_out": 7, "padding": "valid"}, 2, 2),
+    ((4, 13, 12, 4), {"c_in": 4, "c_out": 5, "stride": 2}, 3, 1),
+    # as the two layers: banded; a 1x1 "pool"
     ((3, 12, 12, 1), {"c_in": 1, "c_out": 6, "kernel": 5}, 2, 0),
+    ((3, 6, 6, 4), {"c_in": 4, "c_out": 5}, 1, 0),
 ])
 @pytest.mark.parametrize("relu", [False, True])
 def test_conv_and_pool_as_one_layer_give_the_two_layers_numbers(shape, conv, size,
@@ -203,9 +206,9 @@ def test_fusing_takes_each_conv_with_the_pool_and_relu_after_it_and_nothing_else
         "ReLU", "Dropout", "Dense"]
     assert fused[1].relu and fused[1].conv is net.layers[1] and fused[1].pool is net.layers[2]
     mine = [MyConv(1, 4), MaxPool2D(2), Conv2D(3, 4), MaxPool2D(2), dn.Sigmoid(),
-            Conv2D(4, 4), MaxPool2D(2)]                # 3x3x4 = 36 > BIAS_COLUMN_MAX
+            Conv2D(4, 4), dn.ReLU(), MaxPool2D(2)]
     assert [type(layer).__name__ for layer in fuse_pooling(mine)] == \
-        ["MyConv", "MaxPool2D", "ConvPool", "Sigmoid", "Conv2D", "MaxPool2D"]
+        ["MyConv", "MaxPool2D", "ConvPool", "Sigmoid", "Conv2D", "ReLU", "MaxPool2D"]
     assert not fuse_pooling(mine)[2].relu
     with pytest.raises(RuntimeError, match="only predicts"):
         fused[1].forward(np.zeros((1, 28, 28, 1), np.float32), training=True)
