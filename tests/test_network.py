@@ -95,8 +95,11 @@ def test_predicting_runs_in_chunks_that_fit_the_caches_and_gives_the_same_answer
     from digitnet.nn.network import FORWARD_VALUES
 
     assert dn.build_network("784-512-10")._forward_rows() == 1000      # dense: the most
-    # cnn: its first layer's output, 28x28x32 (its second copies its windows in blocks) ...
-    assert dn.build_network("cnn")._forward_rows() == FORWARD_VALUES // (28 * 28 * 32)
+    # cnn: its first layer and pool run as one ConvPool, holding one pooling phase and the
+    # pooled output, 2 x 14x14x32 (its second copies its windows in blocks) ...
+    assert dn.build_network("cnn")._forward_rows() == FORWARD_VALUES // (2 * 14 * 14 * 32)
+    # best: the padded input of its 64 -> 64 layer (BatchNorm folded away)
+    assert dn.build_network("best")._forward_rows() == FORWARD_VALUES // (16 * 16 * 64)
     monkeypatch.setattr("digitnet.nn.conv.BLOCK_BYTES", 0)               # ... or all at once:
     assert dn.build_network("cnn")._forward_rows() == FORWARD_VALUES // (14 * 14 * 9 * 32)
     monkeypatch.undo()

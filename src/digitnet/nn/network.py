@@ -14,7 +14,7 @@ from ..heap import keep_freed_memory
 from ..threads import SHARED, blas_threads, choose, executor
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .checks import images_problem, label_problem
-from .conv import Conv2D, Flatten, fuse_pooling
+from .conv import Conv2D, Flatten, MaxPool2D, fuse_pooling
 from .layers import BatchNorm, Dense, Dropout, Layer, as_rows
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .sizes import layer_plan
@@ -312,9 +312,9 @@ class Network:
         """Images per forward pass when predicting: as many as keep the largest layer's values
         (``_predicting_values``) within FORWARD_VALUES (8 MiB of float32, where the caches
         still help), between FORWARD_ROWS. Measured on 2 cores (10,000 images, images/s by
-        chunk, in one process): cnn 10.5k in 37, 11.8k in 96, 11.4k in 128, 11.0k in 256 (it
-        gets 83); best 3.8k in 32, 4.0k in 64 and 83 (83); lenet5 41k in 106, 40k in 200 and
-        445 (106); 784-512-10 185k in 128, 198k in 512, 202k in 1000 (1000)."""
+        chunk, in one process, medians of 5-11 alternations): cnn 12.0k in 83, 12.2k in 128,
+        12.3k in 167 (it gets 167); best 4.4k in 83, 4.5k in 128 (128); lenet5 41k in 106,
+        40k in 200 and 445 (106); 784-512-10 185k in 128, 198k in 512, 202k in 1000 (1000)."""
         try:
             per_image = self._predicting_values()
         except Exception:  # a learner's own layer that cannot be planned: a middle value
@@ -323,15 +323,32 @@ class Network:
 
     def _predicting_values(self) -> int:
         """The most values one image makes in one layer when predicting: as ``plan_network``
-        counts them (``layer_plan``), except for a Conv2D that copies its windows a block of
-        images at a time (``Conv2D.windows_in_blocks``): its output and its padded input."""
-        most, shape = 0, None
-        for layer, spec in zip(self.layers, self.config()["layers"], strict=True):
+        counts them (``layer_plan``), except that a BatchNorm after a Conv2D or Dense counts
+        nothing (``fold_batchnorm``), and a Conv2D that
+        - runs with the max pool after it as one ConvPool (``Conv2D.pooled_forward``; a
+          BatchNorm between them is folded away): it holds one pooling phase of its output at
+          a time and the pooled output, 2/q^2 of its output, and its padded input (the pool
+          then counts its output only);
+        - copies its windows a block of images at a time (``Conv2D.windows_in_blocks``): its
+          output and its padded input."""
+        most, shape, fused = 0, None, None
+        layers = self.layers
+        for i, (layer, spec) in enumerate(zip(layers, self.config()["layers"], strict=True)):
             _, out, values = layer_plan(str(spec.get("type")), spec, shape, "")
-            if type(layer) is Conv2D and shape is not None and out is not None \
-                    and layer.windows_in_blocks(shape[1]):
+            if layer is fused:  # a pool run inside the ConvPool before it: its output only
+                values = math.prod(out) if out is not None else values
+            elif type(layer) is BatchNorm and i and type(layers[i - 1]) in (Conv2D, Dense):
+                values = 0  # folded into the layer before it (fold_batchnorm)
+            elif type(layer) is Conv2D and shape is not None and out is not None:
                 padded = (shape[0] + 2 * layer.pad) * (shape[1] + 2 * layer.pad) * shape[2]
-                values = max(math.prod(out), padded)
+                after = [la for la in layers[i + 1:i + 3] if type(la) is not BatchNorm][:1]
+                pool = after[0] if after else None
+                width = shape[1]
+                if type(pool) is MaxPool2D and pool.size > 1 and (
+                        layer.pools_by_phase(pool, width) or layer.windows_in_blocks(width)):
+                    values, fused = max(2 * math.prod(out) // pool.size ** 2, padded), pool
+                elif layer.windows_in_blocks(width):
+                    values = max(math.prod(out), padded)
             most, shape = max(most, values), out
         return most
 
