@@ -288,12 +288,21 @@ class Conv2D(Layer):
         - Windows in blocks, predicting: each block's windows copied phase after phase, one
           matmul per block, the bias after the pool (``_pooled_blocks``).
         - Otherwise: the two layers one after the other."""
-        if X.ndim == 4 and X.shape[3] == self.c_in and type(pool) is MaxPool2D:
+        if X.ndim == 4 and X.shape[3] == self.c_in and self.fuses_pool(pool, X.shape[2],
+                                                                       training):
             if self.pools_by_phase(pool, X.shape[2]):
                 return self._pooled_phases(X, pool.size, training)
-            if not training and pool.size > 1 and self.windows_in_blocks(X.shape[2]):
-                return self._pooled_blocks(X, pool.size)
+            return self._pooled_blocks(X, pool.size)
         return pool.forward(self.forward(X, training), training)
+
+    def fuses_pool(self, pool: Layer, width: int, training: bool = False) -> bool:
+        """Whether ``pooled_forward`` computes this layer and ``pool`` together on images
+        ``width`` wide, rather than as the two layers one after the other: by phases with the
+        bias column (``pools_by_phase``), or predicting in phase-ordered blocks where the
+        windows are copied in blocks (``windows_in_blocks``; a pool larger than 1x1)."""
+        return self.pools_by_phase(pool, width) or (
+            not training and type(pool) is MaxPool2D and pool.size > 1
+            and self.windows_in_blocks(width))
 
     def _pooled_phases(self, X: np.ndarray, q: int, training: bool) -> np.ndarray:
         """``pooled_forward`` with the bias column: [cols 1] @ [W; b] once per phase, the

@@ -14,7 +14,7 @@ from ..heap import keep_freed_memory
 from ..threads import SHARED, blas_threads, choose, executor
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .checks import images_problem, label_problem
-from .conv import Conv2D, Flatten, MaxPool2D, fuse_pooling
+from .conv import Conv2D, Flatten, fuse_pooling
 from .layers import BatchNorm, Dense, Dropout, Layer, as_rows
 from .losses import LOSSES, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .sizes import layer_plan
@@ -325,7 +325,7 @@ class Network:
         """The most values one image makes in one layer when predicting: as ``plan_network``
         counts them (``layer_plan``), except that a BatchNorm after a Conv2D or Dense counts
         nothing (``fold_batchnorm``), and a Conv2D that
-        - runs with the max pool after it as one ConvPool (``Conv2D.pooled_forward``; a
+        - runs with the max pool after it as one ConvPool (``Conv2D.fuses_pool``; a
           BatchNorm between them is folded away): it holds one pooling phase of its output at
           a time and the pooled output, 2/q^2 of its output, and its padded input (the pool
           then counts its output only);
@@ -343,11 +343,9 @@ class Network:
                 padded = (shape[0] + 2 * layer.pad) * (shape[1] + 2 * layer.pad) * shape[2]
                 after = [la for la in layers[i + 1:i + 3] if type(la) is not BatchNorm][:1]
                 pool = after[0] if after else None
-                width = shape[1]
-                if type(pool) is MaxPool2D and pool.size > 1 and (
-                        layer.pools_by_phase(pool, width) or layer.windows_in_blocks(width)):
+                if layer.fuses_pool(pool, shape[1]) and pool.size > 1:
                     values, fused = max(2 * math.prod(out) // pool.size ** 2, padded), pool
-                elif layer.windows_in_blocks(width):
+                elif layer.windows_in_blocks(shape[1]):
                     values = max(math.prod(out), padded)
             most, shape = max(most, values), out
         return most
